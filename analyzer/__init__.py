@@ -1,0 +1,1 @@
+"""Everything wstape does offline: reading captures, events, runs, verdicts, reports."""
