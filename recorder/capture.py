@@ -8,6 +8,7 @@ import mitmproxy, so captures can be read where mitmproxy is not installed.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
 import secrets
@@ -214,6 +215,17 @@ class CaptureWriter:
             # retry never writes the same bytes twice.
             del self._buffer[:written]
             self._segment.size += written
+
+    def open_connection_ids(self) -> list[str]:
+        return list(self._open_records)
+
+    def abandon(self) -> None:
+        """Closes the segment without writing what is buffered (after a failed write)."""
+        self._buffer.clear()
+        if self._segment is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._segment.fd)
+            self._segment = None
 
     def close_all(self) -> None:
         """Flush and close the current segment; the writer is done."""
@@ -442,8 +454,7 @@ def read_segment(
                 yield record
         if offset < size:
             warn(
-                f"{path}: truncated last record at offset {offset} "
-                f"({size - offset} bytes not read)"
+                f"{path}: truncated last record at offset {offset} ({size - offset} bytes not read)"
             )
 
 
@@ -469,9 +480,7 @@ def _session_of(path: Path) -> str:
     return path.stem.rsplit("-", 1)[0]
 
 
-def _session_stream(
-    files: list[Path], warn: Callable[[str], None] | None
-) -> Iterator[Record]:
+def _session_stream(files: list[Path], warn: Callable[[str], None] | None) -> Iterator[Record]:
     seen_open: set[str] = set()
     for file in files:
         for record in read_segment(file, warn):

@@ -1,0 +1,37 @@
+"""The `wstape` command line: a click group over the subcommands in analyzer/commands/."""
+
+from __future__ import annotations
+
+import click
+
+from analyzer.commands.demo import demo
+from analyzer.commands.export import export
+from analyzer.commands.record import record
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(package_name="wstape")
+def main() -> None:
+    """Record WebSocket chats between clients and an AI-agent backend, and check
+    offline that every chat got its seven events, in order, on time, to the
+    right user.
+
+    \b
+    A first session:
+      wstape demo                                   # demo backend, recorder, users, report
+      wstape record --upstream http://127.0.0.1:8000 --listen 127.0.0.1:8080 --out captures/today
+      wstape export captures/today --format jsonl | head
+
+    Exit codes: 0 all good, 1 a verdict failed or a regression was found,
+    2 bad usage or unreadable input.
+    """
+
+
+for command in (record, export, demo):
+    main.add_command(command)
+
+
+if __name__ == "__main__":
+    main()

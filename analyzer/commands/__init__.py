@@ -1,0 +1,1 @@
+"""One module per `wstape` subcommand: thin click wrappers over library functions."""

@@ -1,0 +1,89 @@
+"""Redaction of handshake secrets before anything reaches a capture file.
+
+Pure functions over strings: the addon applies them to copies of the handshake,
+never to the live flow, so the traffic itself is untouched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+
+REDACTED = "[REDACTED]"
+
+# Header names whose values are credentials. Sec-WebSocket-Key is a nonce, not a
+# secret, and must not match (hence "api-key", not "key").
+SECRET_HEADER = re.compile(
+    r"^(authorization|proxy-authorization|cookie|set-cookie)$"
+    r"|token|secret|password|passwd|api[-_]?key|session|credential|x-auth",
+    re.IGNORECASE,
+)
+SECRET_PARAM = re.compile(
+    r"token|jwt|key|secret|passw|pwd|auth|session|signature|sig$|credential",
+    re.IGNORECASE,
+)
+# A JWT is three base64url parts; its header always starts with '{"' → "eyJ".
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# Subprotocols that carry a credential after a prefix, e.g. "jwt.<token>",
+# "access_token.<token>", "bearer.<token>" (the pattern browsers use, since
+# they cannot set an Authorization header on a WebSocket).
+CREDENTIAL_SUBPROTOCOL = re.compile(
+    r"^(?P<prefix>(?:jwt|bearer|token|access[_-]?token|auth|authorization)[._-])(?P<secret>.+)$",
+    re.IGNORECASE,
+)
+SUBPROTOCOL_HEADER = "sec-websocket-protocol"
+
+
+def redact_subprotocol(value: str) -> str:
+    """Redacts every credential-bearing entry of a Sec-WebSocket-Protocol value."""
+    parts = []
+    for item in value.split(","):
+        token = item.strip()
+        match = CREDENTIAL_SUBPROTOCOL.match(token)
+        if match:
+            token = match["prefix"] + REDACTED
+        else:
+            token = JWT.sub(REDACTED, token)
+        parts.append(token)
+    return ", ".join(parts)
+
+
+def redact_header(name: str, value: str) -> str:
+    if SECRET_HEADER.search(name):
+        return REDACTED
+    if name.lower() == SUBPROTOCOL_HEADER:
+        return redact_subprotocol(value)
+    return JWT.sub(REDACTED, value)
+
+
+def redact_headers(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    return tuple((name, redact_header(name, value)) for name, value in headers)
+
+
+def redact_query(query: str) -> str:
+    if not query:
+        return query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    out = []
+    for name, value in pairs:
+        if SECRET_PARAM.search(name):
+            value = REDACTED
+        else:
+            value = JWT.sub(REDACTED, value)
+        out.append(f"{quote(name, safe='')}={quote(value, safe='[]')}")
+    return "&".join(out)
+
+
+def redact_url(url: str) -> str:
+    """Redacts secret query parameters and userinfo passwords of a URL or a path."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:{REDACTED}@{host}" if ":" in userinfo else f"{userinfo}@{host}"
+    return urlunsplit(
+        (parts.scheme, netloc, JWT.sub(REDACTED, parts.path), redact_query(parts.query),
+         parts.fragment)
+    )  # fmt: skip

@@ -1,0 +1,129 @@
+"""Fixtures that start real processes on free loopback ports: the demo backend and
+the recorder (mitmdump with the wstape addon). Each waits until its process
+listens, yields its address, and always terminates it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode}: {read_log(proc)}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout}s: {read_log(proc)}")
+
+
+def read_log(proc: subprocess.Popen) -> str:
+    log = getattr(proc, "log_path", None)
+    return Path(log).read_text(errors="replace")[-4000:] if log else ""
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return proc.returncode
+
+
+@dataclass
+class Processes:
+    """Starts processes with their output in a log file and ends them all at teardown."""
+
+    log_dir: Path
+    started: list[subprocess.Popen] = field(default_factory=list)
+
+    def start(self, args: list[str], name: str, env: dict | None = None) -> subprocess.Popen:
+        log_path = self.log_dir / f"{name}-{len(self.started)}.log"
+        log = open(log_path, "wb")
+        proc = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+        )
+        log.close()
+        proc.log_path = log_path  # type: ignore[attr-defined]
+        self.started.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.started):
+            stop(proc)
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    procs = Processes(tmp_path)
+    try:
+        yield procs
+    finally:
+        procs.stop_all()
+
+
+@dataclass
+class Backend:
+    port: int
+    proc: subprocess.Popen
+    scheme: str = "ws"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}/ws"
+
+    @property
+    def http_url(self) -> str:
+        return f"{'https' if self.scheme == 'wss' else 'http'}://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def start_backend(processes: Processes) -> Callable[..., Backend]:
+    """Starts `python -m demo.backend` with extra CLI arguments on a free port."""
+
+    def start(*args: str) -> Backend:
+        port = free_port()
+        proc = processes.start(
+            [sys.executable, "-m", "demo.backend", "--host", "127.0.0.1", "--port", str(port),
+             *args],
+            "backend",
+        )  # fmt: skip
+        wait_listening(port, proc)
+        scheme = "wss" if "--certfile" in args else "ws"
+        return Backend(port, proc, scheme)
+
+    return start
+
+
+@pytest.fixture
+def backend(start_backend: Callable[..., Backend]) -> Backend:
+    return start_backend()
