@@ -162,8 +162,16 @@ def script(
 ) -> list[Step]:
     """The steps of one run of scenario `name` with `tools` tool executions, without the event
     types in `drop`. Raises KeyError for an unknown scenario name."""
-    steps = BUILDERS[name](timing, max(tools, 1))
-    return [s for s in steps if _event(s) not in drop]
+    kept: list[Step] = []
+    carried = 0.0
+    for step in BUILDERS[name](timing, max(tools, 1)):
+        # A dropped event's pause still passes, so dropping one never changes the others' timing.
+        if _event(step) in drop:
+            carried += step.delay
+            continue
+        kept.append(replace(step, delay=step.delay + carried))
+        carried = 0.0
+    return kept
 
 
 def _event(step: Step) -> str | None:
