@@ -10,7 +10,7 @@ import secrets
 import ssl as ssl_module
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -135,7 +135,9 @@ class Client:
             await self.send(json.dumps({"type": "pong"}))
         return frame
 
-    async def read_until(self, done: Any, what: str, timeout: float | None = None) -> Frame | None:
+    async def read_until(
+        self, done: Callable[[Frame], bool], what: str, timeout: float | None = None
+    ) -> Frame | None:
         """Read until `done(frame)`; None when the connection closed or the time ran out."""
         deadline = time.monotonic() + (self.options.timeout if timeout is None else timeout)
         while self.is_open:
