@@ -1,0 +1,181 @@
+"""Frames → events: each recorded WebSocket message classified into one canonical kind with its
+ids, whichever envelope the backend used; pure, and total over hostile input."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from analyzer.profile import DEFAULT_PROFILE, Canonical, Profile
+
+__all__ = ["Canonical", "Event", "Frame", "to_event", "CHAT_KINDS", "SERVER_KINDS"]
+
+MAX_ID_CHARS = 200
+MAX_TEXT_CHARS = 200
+# Frames are untrusted: terminal escapes and characters XML or UTF-8 cannot carry are dropped
+# from anything the analyzer prints or writes.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+# Kinds that belong to a chat run; the rest never joins one.
+SERVER_KINDS = frozenset(
+    {
+        Canonical.AGENT_STARTED, Canonical.AGENT_THINKING, Canonical.TOOL_EXECUTING,
+        Canonical.TOOL_COMPLETED, Canonical.TOOL_ERROR, Canonical.PARTIAL_RESULT,
+        Canonical.AGENT_COMPLETED, Canonical.ERROR,
+    }
+)  # fmt: skip
+CHAT_KINDS = SERVER_KINDS | {Canonical.USER_MESSAGE, Canonical.RESUME}
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One WebSocket message as recorded; `recorder.capture.Message` has the same fields."""
+
+    connection: str
+    ts: float
+    from_client: bool
+    is_text: bool
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A frame as the analyzer understands it.
+
+    `type` is the backend's own name (the inner `event` of a system_message); `canonical` is what
+    it means. For frames that are not JSON objects, `text` says why.
+    """
+
+    connection: str
+    ts: float
+    from_client: bool
+    is_text: bool
+    size: int
+    canonical: Canonical
+    type: str = ""
+    envelope: str = ""  # "payload", "flat", "system_message", or "" when not a JSON object
+    run_id: str | None = None
+    thread_id: str | None = None
+    user_id: str | None = None
+    tool_name: str | None = None
+    execution_id: str | None = None
+    failed: bool = False
+    text: str = ""
+
+    @property
+    def direction(self) -> str:
+        return "client" if self.from_client else "server"
+
+
+def to_event(frame: Frame, profile: Profile = DEFAULT_PROFILE) -> Event:
+    """Classifies one frame; never raises, whatever the payload holds."""
+    base = (frame.connection, frame.ts, frame.from_client, frame.is_text, len(frame.payload))
+    if not frame.is_text:
+        return Event(*base, Canonical.BINARY)
+    try:
+        obj = json.loads(frame.payload.decode("utf-8"))
+    except UnicodeDecodeError:
+        return Event(*base, Canonical.NOT_JSON, text="text frame is not valid UTF-8")
+    except RecursionError:
+        return Event(*base, Canonical.NOT_JSON, text="JSON nested too deeply to read")
+    except ValueError:
+        return Event(*base, Canonical.NOT_JSON, text=_snippet(frame.payload))
+    if not isinstance(obj, dict):
+        return Event(*base, Canonical.NOT_OBJECT, text=f"JSON {type(obj).__name__}, not an object")
+    return _from_object(base, obj, profile)
+
+
+def _from_object(base: tuple, obj: dict, profile: Profile) -> Event:
+    raw, envelope = _type_of(obj, profile)
+    if raw is None:
+        return Event(*base, Canonical.UNKNOWN, envelope=envelope, text="JSON object without a type")
+    raw = _clean(raw[:MAX_ID_CHARS])
+    canonical = profile.kind_of(raw)
+    scopes = [obj, *(obj[c] for c in profile.containers if isinstance(obj.get(c), dict))]
+    ids = {name: _first_id(scopes, getattr(profile, name)) for name in _ID_NAMES}
+    failed = canonical is Canonical.ERROR or canonical is Canonical.TOOL_ERROR
+    if not failed:
+        status = _first_text(scopes, profile.status)
+        failed = status is not None and status.lower() in profile.error_statuses
+    text = _first_text(scopes, profile.text) or ""
+    if ids["tool_name"]:
+        text = f"{ids['tool_name']}: {text}" if text else ids["tool_name"]
+    return Event(
+        *base, canonical, raw, envelope, **ids, failed=failed, text=_clip(text, MAX_TEXT_CHARS)
+    )
+
+
+_ID_NAMES = ("run_id", "thread_id", "user_id", "tool_name", "execution_id")
+
+
+def _type_of(obj: dict, profile: Profile) -> tuple[str | None, str]:
+    raw = _scalar(_first(obj, profile.type))
+    nested = any(isinstance(obj.get(c), dict) for c in profile.containers[:1])
+    envelope = "payload" if nested else "flat"
+    if raw in profile.system_types:
+        inner = _scalar(_first(obj, profile.event))
+        # A system_message without an agent event is control traffic, kept under its own name.
+        return (inner, "system_message") if inner else (raw, "system_message")
+    return raw, envelope
+
+
+def _first(obj: dict, names: tuple[str, ...]) -> object:
+    for name in names:
+        if name in obj:
+            return obj[name]
+    return None
+
+
+def _lookup(scope: dict, path: str) -> object:
+    value: object = scope
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _first_id(scopes: list[dict], names: tuple[str, ...]) -> str | None:
+    for scope in scopes:
+        for name in names:
+            value = _scalar(_lookup(scope, name))
+            if value:
+                return _clean(value[:MAX_ID_CHARS])
+    return None
+
+
+def _first_text(scopes: list[dict], paths: tuple[str, ...]) -> str | None:
+    for path in paths:
+        for scope in scopes:
+            value = _lookup(scope, path)
+            if isinstance(value, dict):
+                # An error object usually says it best in its own `message`.
+                value = value.get("message")
+            text = _scalar(value)
+            if text:
+                return text
+    return None
+
+
+def _scalar(value: object) -> str | None:
+    """Strings and numbers as text; containers, booleans and null are no id."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _clean(text: str) -> str:
+    return _UNPRINTABLE.sub("", text)
+
+
+def _clip(text: str, limit: int) -> str:
+    text = _clean(" ".join(text[: limit * 2].split()))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _snippet(payload: bytes) -> str:
+    shown = payload[:60].decode("utf-8", "replace")
+    return f"not JSON: {_clip(shown, 60)!r}"
