@@ -1,0 +1,176 @@
+"""The analyzer as a library: capture records in, a Report out, streaming all the way; what
+`wstape analyze` runs and what a user's own pytest suite calls."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from types import MappingProxyType
+
+from analyzer.events import Canonical, Event, to_event
+from analyzer.profile import DEFAULT_PROFILE, Profile, load_profile
+from analyzer.report import Report, merge
+from analyzer.rules import Verdict, judge
+from analyzer.runs import LINGER_S, Run, RunAssembler
+from recorder.capture import Close, Error, Message, Open, Record, read_capture
+
+PathLike = str | os.PathLike
+
+
+class Analysis:
+    """One capture's records in capture order → verdicts as runs finish, then a Report.
+
+    Sans-I/O: it never reads a file, so parallel readers can feed it what they decode.
+    """
+
+    def __init__(self, profile: Profile | None = None, capture: str = "") -> None:
+        self.profile = profile or DEFAULT_PROFILE
+        self.capture = capture
+        self.verdicts: list[Verdict] = []
+        self.warnings: list[str] = []
+        self.frames: Counter[str] = Counter()
+        self.connections = 0
+        self._assembler = RunAssembler(self.profile)
+        self._first_odd: dict[Canonical, Event] = {}
+
+    def feed(self, record: Record) -> list[Verdict]:
+        """Takes one record; returns the verdicts of runs that this record finished."""
+        assembler = self._assembler
+        if isinstance(record, Message):
+            event = to_event(record, self.profile)
+            self.frames[event.canonical.value] += 1
+            self._first_odd.setdefault(event.canonical, event)
+            runs = assembler.add(event)
+        elif isinstance(record, Open):
+            self.connections += 1
+            runs = assembler.open(record.connection, record.ts, record.path or record.url)
+        elif isinstance(record, Close):
+            runs = assembler.close(record.connection, record.ts, _closed(record))
+        elif isinstance(record, Error):
+            runs = assembler.close(record.connection, record.ts, f"failed ({record.message})")
+        else:
+            runs = []
+        return self._judge(runs)
+
+    def finish(self) -> list[Verdict]:
+        """The verdicts of runs still in flight when the capture ends."""
+        return self._judge(self._assembler.finish())
+
+    def report(self) -> Report:
+        """Everything judged so far, runs in start order, with the capture's warnings."""
+        return Report(
+            verdicts=tuple(sorted(self.verdicts, key=lambda v: v.run.started)),
+            warnings=tuple(self.warnings + self._frame_warnings()),
+            frames=MappingProxyType(dict(self.frames)),
+            captures=(self.capture,) if self.capture else (),
+            targets=self.profile.targets,
+            connections=self.connections,
+        )
+
+    def _judge(self, runs: list[Run]) -> list[Verdict]:
+        verdicts = [judge(run, self.profile) for run in runs]
+        self.verdicts += verdicts
+        return verdicts
+
+    def _frame_warnings(self) -> list[str]:
+        where = f"{self.capture}: " if self.capture else ""
+        out = []
+        for kind, what in _ODD_FRAMES.items():
+            count = self.frames[kind.value]
+            if count:
+                first = self._first_odd[kind]
+                detail = f"; first on {first.connection}: {first.text}" if first.text else ""
+                out.append(f"{where}{count} {what}{detail}")
+        strays = self._assembler.strays
+        if strays:
+            kinds = ", ".join(f"{name or '(no type)'} ×{n}" for name, n in strays.most_common())
+            out.append(f"{where}{sum(strays.values())} events belong to no run: {kinds}")
+        if self._assembler.late:
+            out.append(
+                f"{where}{self._assembler.late} events arrived over {LINGER_S:g}s after their "
+                "run ended, too late to be judged with it"
+            )
+        return out
+
+
+_ODD_FRAMES = {
+    Canonical.BINARY: "binary frames ignored (chat events are JSON text frames)",
+    Canonical.NOT_JSON: "text frames are not JSON, ignored",
+    Canonical.NOT_OBJECT: "text frames are JSON but not an object, ignored",
+}
+
+
+def _closed(record: Close) -> str:
+    if record.code is None:
+        return "dropped without a close frame"
+    by = f" by the {record.closed_by}" if record.closed_by else ""
+    reason = f" ({record.reason})" if record.reason else ""
+    return f"closed with code {record.code}{reason}{by}"
+
+
+def iter_verdicts(records: Iterable[Record], analysis: Analysis) -> Iterator[Verdict]:
+    """Streams verdicts as runs finish; `analysis.report()` afterwards has the totals."""
+    for record in records:
+        yield from analysis.feed(record)
+    yield from analysis.finish()
+
+
+def analyze_records(
+    records: Iterable[Record], profile: Profile | None = None, capture: str = ""
+) -> Report:
+    """Judges every run in a stream of capture records (from `read_capture` or built by hand)."""
+    analysis = Analysis(profile, capture)
+    for _ in iter_verdicts(records, analysis):
+        pass
+    return analysis.report()
+
+
+def resolve_profile(profile: Profile | PathLike | None, **targets: float | None) -> Profile:
+    """A Profile from a Profile, a TOML path or None (the default), with targets applied."""
+    if profile is None:
+        profile = DEFAULT_PROFILE
+    elif not isinstance(profile, Profile):
+        profile = load_profile(profile)
+    return profile.with_targets(**targets)
+
+
+def analyze(
+    paths: PathLike | Iterable[PathLike],
+    profile: Profile | PathLike | None = None,
+    warn: Callable[[str], None] | None = None,
+    **targets: float | None,
+) -> Report:
+    """Reads and judges one or more captures (folders or segment files), each on its own.
+
+    Raises recorder.capture.CaptureError for an unreadable capture and ProfileError for a bad
+    profile; reader warnings (a truncated tail) go to `warn` and into the report.
+    """
+    resolved = resolve_profile(profile, **targets)
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    reports = []
+    for path in paths:
+        analysis = Analysis(resolved, os.fspath(path))
+
+        def collect(message: str, analysis: Analysis = analysis) -> None:
+            analysis.warnings.append(message)
+            if warn is not None:
+                warn(message)
+
+        for _ in iter_verdicts(read_capture(path, warn=collect), analysis):
+            pass
+        reports.append(analysis.report())
+    return merge(reports)
+
+
+def validate(
+    path: PathLike | Iterable[PathLike],
+    profile: Profile | PathLike | None = None,
+    **targets: float,
+) -> Report:
+    """Judges a capture for a test: `assert report.passed, report.text()`.
+
+    Targets are keyword arguments in seconds: max_first_event_s, max_tool_s, max_total_s.
+    """
+    return analyze(path, profile, **targets)

@@ -1,0 +1,248 @@
+"""Verdicts → what people read: the per-run validation report users of the original chat-flow
+suite know, a one-screen summary over all runs, and the versioned JSON report."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from analyzer.events import Canonical, Event
+from analyzer.profile import Targets
+from analyzer.rules import Code, Outcome, Verdict
+
+JSON_VERSION = 1
+RULE = "=" * 79
+SUMMARY_ROWS = 40  # keeps the summary on one screen; failed runs are listed first
+COLLAPSE = 3  # this many consecutive events of one type share a timeline line
+OPTIONAL = frozenset({Canonical.PARTIAL_RESULT})
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Every verdict of one analysis, with what the capture held beyond its runs."""
+
+    verdicts: tuple[Verdict, ...]
+    warnings: tuple[str, ...] = ()
+    frames: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    captures: tuple[str, ...] = ()
+    targets: Targets = field(default_factory=Targets)
+    connections: int = 0
+
+    @property
+    def passed(self) -> bool:
+        """True when there was at least one run and every run passed."""
+        return bool(self.verdicts) and all(v.passed for v in self.verdicts)
+
+    @property
+    def failed(self) -> tuple[Verdict, ...]:
+        return tuple(v for v in self.verdicts if not v.passed)
+
+    def __iter__(self) -> Iterator[Verdict]:
+        return iter(self.verdicts)
+
+    def __len__(self) -> int:
+        return len(self.verdicts)
+
+    def text(self, runs: bool = True) -> str:
+        """The per-run reports (unless `runs` is false) and the summary, as printed."""
+        parts = [render_run(v) for v in self.verdicts] if runs else []
+        return "\n\n".join([*parts, render_summary(self)]) + "\n"
+
+    def to_json(self) -> dict:
+        return report_json(self)
+
+
+def merge(reports: Iterable[Report]) -> Report:
+    """One report over several analyses (several captures), runs in start order."""
+    reports = list(reports)
+    frames: Counter[str] = Counter()
+    for report in reports:
+        frames.update(report.frames)
+    verdicts = sorted((v for r in reports for v in r.verdicts), key=lambda v: v.run.started)
+    return Report(
+        verdicts=tuple(verdicts),
+        warnings=tuple(w for r in reports for w in r.warnings),
+        frames=MappingProxyType(dict(frames)),
+        captures=tuple(c for r in reports for c in r.captures),
+        targets=reports[0].targets if reports else Targets(),
+        connections=sum(r.connections for r in reports),
+    )
+
+
+# ---------------------------------------------------------------- text
+
+
+def _status(verdict: Verdict) -> str:
+    return "✅ PASSED" if verdict.passed else "❌ FAILED"
+
+
+def _title(verdict: Verdict) -> str:
+    run = verdict.run
+    who = [f"user {run.user_id}"] if run.user_id else []
+    if run.thread_id and run.run_id:
+        who.append(f"thread {run.thread_id}")
+    return run.label + (f" ({', '.join(who)})" if who else "")
+
+
+def render_run(verdict: Verdict) -> str:
+    """One run's validation report: status, coverage, timeline, failures."""
+    run = verdict.run
+    counts = verdict.event_counts
+    lines = [RULE, f"WEBSOCKET EVENT VALIDATION REPORT - {_title(verdict)}", RULE]
+    lines += [
+        f"Status: {_status(verdict)}",
+        f"Outcome: {verdict.outcome}",
+        f"Total Events: {sum(counts.values())}",
+        f"Event Types: {len(counts)}",
+        f"Duration: {verdict.total_s:.3f}s",
+    ]
+    if verdict.first_event_s is not None:
+        lines.append(f"First Event: {verdict.first_event_s:.3f}s")
+    lines.append(f"Connections: {', '.join(run.connections)}")
+    lines += ["", "CRITICAL EVENT COVERAGE:"]
+    for kind, count in verdict.coverage().items():
+        mark = "✅" if count else ("❌" if kind in verdict.required else "➖")
+        note = " (optional)" if kind in OPTIONAL and not count else ""
+        lines.append(f"  {mark} {kind}: {count}{note}")
+    lines += ["", "EVENT TIMELINE:", *_timeline(run.events, run.started)]
+    if verdict.failures:
+        lines += ["", "FAILURES:"]
+        lines += [f"  ❌ CRITICAL: {f.message} ({f.code})" for f in verdict.failures]
+    if verdict.warnings:
+        lines += ["", "WARNINGS:", *(f"  ⚠️  {w}" for w in verdict.warnings)]
+    return "\n".join(lines)
+
+
+def _timeline(events: tuple[Event, ...], start: float) -> list[str]:
+    lines = []
+    connection = events[0].connection if events else ""
+    i = 0
+    while i < len(events):
+        event = events[i]
+        same = i + 1
+        while same < len(events) and _alike(events[same], event):
+            same += 1
+        moved = f" [on {event.connection}]" if event.connection != connection else ""
+        connection = event.connection
+        name = event.type or event.canonical.value
+        if same - i >= COLLAPSE:
+            last = events[same - 1]
+            span = f"{event.ts - start:.3f}s-{last.ts - start:.3f}s"
+            lines.append(f"{event.ts - start:7.3f}s: {name} ×{same - i} ({span}){moved}")
+            i = same
+            continue
+        text = f" - {event.text[:72]}" if event.text else ""
+        lines.append(f"{event.ts - start:7.3f}s: {name}{text}{moved}")
+        i += 1
+    return ["  " + line for line in lines]
+
+
+def _alike(a: Event, b: Event) -> bool:
+    return a.type == b.type and a.connection == b.connection
+
+
+def render_summary(report: Report) -> str:
+    """A table of every run (failed first, one screen at most) and the totals."""
+    verdicts = report.verdicts
+    failed = report.failed
+    outcomes = Counter(v.outcome for v in verdicts)
+    split = ", ".join(f"{o} {outcomes[o]}" for o in Outcome if outcomes[o])
+    head = f"SUMMARY - {len(verdicts)} runs: {len(verdicts) - len(failed)} passed, "
+    lines = [RULE, head + f"{len(failed)} failed" + (f" ({split})" if split else ""), RULE]
+    rows = [*failed, *(v for v in verdicts if v.passed)]
+    if rows:
+        lines.append(
+            f"   {'RUN':<28} {'USER':<12} {'OUTCOME':<10} {'EVENTS':>6} {'FIRST':>8} "
+            f"{'TOTAL':>8}  FAILURES"
+        )
+        lines += [_row(v) for v in rows[:SUMMARY_ROWS]]
+        if len(rows) > SUMMARY_ROWS:
+            lines.append(f"   ... and {len(rows) - SUMMARY_ROWS} more passed runs")
+    codes = Counter(code for v in verdicts for code in v.codes)
+    if codes:
+        lines.append("failures: " + ", ".join(f"{c} {codes[c]}" for c in Code if codes[c]))
+    t = report.targets
+    lines.append(
+        f"targets: first event < {t.max_first_event_s:g}s, each tool < {t.max_tool_s:g}s, "
+        f"whole run < {t.max_total_s:g}s"
+    )
+    lines.append(_verdict_line(report))
+    return "\n".join(lines)
+
+
+def _row(verdict: Verdict) -> str:
+    run = verdict.run
+    first = f"{verdict.first_event_s:.3f}s" if verdict.first_event_s is not None else "-"
+    codes = ", ".join(verdict.codes) or "-"
+    return (
+        f"{'✅' if verdict.passed else '❌'} {_cut(run.label, 28):<28} "
+        f"{_cut(run.user_id or '-', 12):<12} {verdict.outcome:<10} "
+        f"{sum(verdict.event_counts.values()):>6} {first:>8} {verdict.total_s:>7.3f}s  {codes}"
+    )
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _verdict_line(report: Report) -> str:
+    total = len(report.verdicts)
+    if not total:
+        return "❌ no chat runs found: nothing was checked"
+    if report.passed:
+        return f"✅ all {total} runs passed"
+    return f"❌ {len(report.failed)} of {total} runs failed"
+
+
+# ---------------------------------------------------------------- JSON
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def run_json(verdict: Verdict) -> dict:
+    run = verdict.run
+    return {
+        "run_id": run.run_id,
+        "thread_id": run.thread_id,
+        "user_id": run.user_id,
+        "connections": list(run.connections),
+        "status": "passed" if verdict.passed else "failed",
+        "outcome": verdict.outcome.value,
+        "failures": [{"code": f.code.value, "message": f.message} for f in verdict.failures],
+        "warnings": list(verdict.warnings),
+        "events": verdict.event_counts,
+        "first_event_s": _seconds(verdict.first_event_s),
+        "total_s": _seconds(verdict.total_s),
+        "tools": [
+            {"name": t.name, "execution_id": t.execution_id, "duration_s": _seconds(t.duration_s)}
+            for t in verdict.tools
+        ],
+    }
+
+
+def report_json(report: Report) -> dict:
+    """The versioned JSON report; its shape is documented in the README and kept stable."""
+    verdicts = report.verdicts
+    outcomes = Counter(v.outcome for v in verdicts)
+    codes = Counter(code for v in verdicts for code in v.codes)
+    summary = {
+        "captures": list(report.captures),
+        "runs": len(verdicts),
+        "passed": sum(v.passed for v in verdicts),
+        "failed": len(report.failed),
+        "outcomes": {o.value: outcomes[o] for o in Outcome},
+        "failures": {c.value: codes[c] for c in Code},
+        "connections": report.connections,
+        "frames": dict(report.frames),
+        "targets": {
+            "max_first_event_s": report.targets.max_first_event_s,
+            "max_tool_s": report.targets.max_tool_s,
+            "max_total_s": report.targets.max_total_s,
+        },
+        "warnings": list(report.warnings),
+    }
+    return {"version": JSON_VERSION, "summary": summary, "runs": [run_json(v) for v in verdicts]}
