@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from analyzer.commands.analyze import analyze
 from analyzer.commands.demo import demo
 from analyzer.commands.export import export
 from analyzer.commands.record import record
@@ -29,7 +30,7 @@ def main() -> None:
     """
 
 
-for command in (record, export, demo):
+for command in (record, analyze, export, demo):
     main.add_command(command)
 
 

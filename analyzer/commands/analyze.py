@@ -1,0 +1,91 @@
+"""`wstape analyze`: a verdict per chat run of one or more captures, as text, JSON and JUnit."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from analyzer.api import analyze as analyze_captures
+from analyzer.commands.common import EXIT_FAILED, InputError, input_errors, warn
+from analyzer.junit import junit_xml
+from analyzer.profile import ProfileError
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option(
+    "--profile", type=click.Path(dir_okay=False, path_type=str),
+    help="TOML profile naming another backend's fields, event types and targets.",
+)  # fmt: skip
+@click.option(
+    "--max-first-event-s", type=click.FloatRange(min=0, min_open=True), metavar="S",
+    help="Fail a run whose first event comes later than S seconds after the user's message "
+    "(default 2, or the profile's).",
+)  # fmt: skip
+@click.option(
+    "--max-tool-s", type=click.FloatRange(min=0, min_open=True), metavar="S",
+    help="Fail a run with a tool that runs longer than S seconds (default 10).",
+)  # fmt: skip
+@click.option(
+    "--max-total-s", type=click.FloatRange(min=0, min_open=True), metavar="S",
+    help="Fail a run that takes longer than S seconds in all (default 30).",
+)  # fmt: skip
+@click.option(
+    "--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True, path_type=str),
+    metavar="FILE", help="Also write the versioned JSON report here; '-' prints only JSON.",
+)  # fmt: skip
+@click.option(
+    "--junit", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
+    help="Also write JUnit XML here: one test case per run, for CI.",
+)  # fmt: skip
+@click.option("-q", "--quiet", is_flag=True, help="Print only the summary, not each run's report.")
+def analyze(
+    paths: tuple[str, ...],
+    profile: str | None,
+    max_first_event_s: float | None,
+    max_tool_s: float | None,
+    max_total_s: float | None,
+    json_out: str | None,
+    junit: str | None,
+    quiet: bool,
+) -> None:
+    """Check that every chat run in the captures at PATH got its seven events.
+
+    Prints a report per run (events seen, timeline, failures), then a summary
+    table. Exit 0 when every run passed, 1 when any failed (or no run was
+    found), 2 when a capture or the profile cannot be read.
+
+    \b
+    Examples:
+      wstape analyze captures/today
+      wstape analyze captures/today --max-first-event-s 1 -q
+      wstape analyze captures/a captures/b --json report.json --junit junit.xml
+      wstape analyze captures/today --json - | jq '.runs[] | select(.status=="failed")'
+      wstape analyze captures/acme --profile analyzer/profiles/example.toml
+    """
+    targets = {
+        "max_first_event_s": max_first_event_s,
+        "max_tool_s": max_tool_s,
+        "max_total_s": max_total_s,
+    }
+    with input_errors():
+        try:
+            report = analyze_captures(paths, profile, **targets)
+        except ProfileError as exc:
+            raise InputError(str(exc)) from None
+        for message in report.warnings:
+            warn(message)
+        if json_out == "-":
+            click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        else:
+            click.echo(report.text(runs=not quiet), nl=False)
+        if json_out and json_out != "-":
+            with open(json_out, "w", encoding="utf-8") as out:
+                json.dump(report.to_json(), out, indent=2, ensure_ascii=False)
+                out.write("\n")
+        if junit:
+            with open(junit, "wb") as out:
+                out.write(junit_xml(report))
+    if not report.passed:
+        click.get_current_context().exit(EXIT_FAILED)
