@@ -158,8 +158,12 @@ def render_summary(report: Report) -> str:
             f"{'TOTAL':>8}  FAILURES"
         )
         lines += [_row(v) for v in rows[:SUMMARY_ROWS]]
-        if len(rows) > SUMMARY_ROWS:
-            lines.append(f"   ... and {len(rows) - SUMMARY_ROWS} more passed runs")
+        hidden = rows[SUMMARY_ROWS:]
+        if hidden:
+            more_failed = sum(not v.passed for v in hidden)
+            lines.append(
+                f"   ... and {len(hidden)} more runs ({more_failed} failed); --json has every run"
+            )
     codes = Counter(code for v in verdicts for code in v.codes)
     if codes:
         lines.append("failures: " + ", ".join(f"{c} {codes[c]}" for c in Code if codes[c]))

@@ -241,6 +241,7 @@ def _isolation(run: Run) -> list[Failure]:
     return [
         Failure(Code.ISOLATION, f"at {leak.ts - run.started:.3f}s, {leak.message}")
         for leak in run.leaks
+        if not leak.received
     ]
 
 
@@ -273,6 +274,10 @@ def _warnings(run: Run, server: list[Event], profile: Profile) -> list[str]:
     kinds = Counter(e.canonical for e in server)
     if not profile.require_tools and not (kinds[C.TOOL_EXECUTING] or kinds[C.TOOL_COMPLETED]):
         warnings.append("no tool events (tools are not required by this profile)")
+    for leak in run.leaks:
+        if leak.received:
+            at = leak.ts - run.started
+            warnings.append(f"at {at:.3f}s this run's connection {leak.message}")
     if kinds[C.AGENT_STARTED] > 1:
         warnings.append(f"agent_started arrived {kinds[C.AGENT_STARTED]} times")
     return warnings

@@ -21,11 +21,17 @@ _REMEMBERED_IDS = 100_000  # run ids already reported, to name late events inste
 
 @dataclass(frozen=True, slots=True)
 class Leak:
-    """An event seen on a connection it does not belong to."""
+    """An event seen on a connection it does not belong to.
+
+    The run whose event leaked holds it with `received` false (its isolation failure); a run in
+    flight on the receiving connection holds it with `received` true (a warning there), so one
+    leak fails one run.
+    """
 
     ts: float
     connection: str
     message: str
+    received: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +260,8 @@ class RunAssembler:
             said = event.user_id
             user = self._users.get(conn)
             if said and user and said != user:
-                self._leak(run, event, f"{event.type} for user {said} on the connection of {user}")
+                message = f"{event.type} for user {said} went to connection {conn} of user {user}"
+                self._leak(run, event, message)
             run.user_id = run.user_id or said
             run.named = run.named or bool(event.run_id or event.thread_id)
             if not run.claimed:
@@ -267,29 +274,27 @@ class RunAssembler:
         run.last_ts = event.ts
 
     def _other_user(self, run: _Builder, event: Event) -> str | None:
+        """The user of the event's connection, when known and not the run's own user."""
         user = self._users.get(event.connection)
-        if user and run.user_id and user != run.user_id:
-            return f"user {user}'s connection {event.connection} got {event.type or 'a frame'} "
-        return None
+        return user if user and run.user_id and user != run.user_id else None
 
     def _foreign(self, run: _Builder, event: Event) -> str | None:
+        where = f"{event.type} went to connection {event.connection}"
         other = self._other_user(run, event)
         if other:
-            return f"{other}of run {run.label} of user {run.user_id}"
+            return f"{where} of user {other}"
         still_open = [c for c in run.connections if c in self._open]
         if still_open:
-            return (
-                f"connection {event.connection} got {event.type} of run {run.label}, "
-                f"which belongs to connection {still_open[0]} (still open)"
-            )
+            return f"{where} while the run's connection {still_open[0]} was still open"
         return None
 
     def _leak(self, run: _Builder, event: Event, message: str) -> None:
-        leak = Leak(event.ts, event.connection, message)
-        run.leaks.append(leak)
+        run.leaks.append(Leak(event.ts, event.connection, message))
         receiver = self._by_conn.get(event.connection)
         if receiver is not None and receiver is not run:
-            receiver.leaks.append(leak)
+            owner = f" (user {run.user_id})" if run.user_id else ""
+            got = f"got {event.type} of run {run.label}{owner}"
+            receiver.leaks.append(Leak(event.ts, event.connection, got, received=True))
 
     def _drop_pending(self, run: _Builder) -> None:
         for conn in run.connections:

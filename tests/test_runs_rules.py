@@ -220,7 +220,8 @@ def test_cross_user_leak_fails_isolation(chat: Chat) -> None:
     by_id = {v.run.run_id: v for v in report.verdicts}
     assert by_id["run-a"].codes == ("isolation",)
     assert "bob" in by_id["run-a"].failures[0].message
-    assert by_id["run-b"].codes == ("isolation",)
+    assert by_id["run-b"].passed  # bob's own run is fine; the leak is counted once, on alice's
+    assert any("got partial_result of run run-a (user alice)" in w for w in by_id["run-b"].warnings)
     assert by_id["run-a"].event_counts["partial_result"] == 1  # the leak is not alice's event
 
 
