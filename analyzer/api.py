@@ -21,12 +21,17 @@ PathLike = str | os.PathLike
 class Analysis:
     """One capture's records in capture order → verdicts as runs finish, then a Report.
 
-    Sans-I/O: it never reads a file, so parallel readers can feed it what they decode.
+    Sans-I/O: it never reads a file, so parallel readers can feed it what they decode. With
+    `keep_events` false the verdicts it keeps drop their runs' events (the timelines), so memory
+    stays small on captures with very many runs; the verdicts returned by `feed` keep them.
     """
 
-    def __init__(self, profile: Profile | None = None, capture: str = "") -> None:
+    def __init__(
+        self, profile: Profile | None = None, capture: str = "", keep_events: bool = True
+    ) -> None:
         self.profile = profile or DEFAULT_PROFILE
         self.capture = capture
+        self.keep_events = keep_events
         self.verdicts: list[Verdict] = []
         self.warnings: list[str] = []
         self.frames: Counter[str] = Counter()
@@ -70,7 +75,7 @@ class Analysis:
 
     def _judge(self, runs: list[Run]) -> list[Verdict]:
         verdicts = [judge(run, self.profile) for run in runs]
-        self.verdicts += verdicts
+        self.verdicts += verdicts if self.keep_events else [v.slim() for v in verdicts]
         return verdicts
 
     def _frame_warnings(self) -> list[str]:
@@ -139,27 +144,32 @@ def analyze(
     paths: PathLike | Iterable[PathLike],
     profile: Profile | PathLike | None = None,
     warn: Callable[[str], None] | None = None,
+    on_verdict: Callable[[Verdict], None] | None = None,
+    keep_events: bool = True,
     **targets: float | None,
 ) -> Report:
     """Reads and judges one or more captures (folders or segment files), each on its own.
 
-    Raises recorder.capture.CaptureError for an unreadable capture and ProfileError for a bad
-    profile; reader warnings (a truncated tail) go to `warn` and into the report.
+    Each verdict goes to `on_verdict` as soon as its run is over (for streaming output); the
+    report holds them all, without their events unless `keep_events`. Raises
+    recorder.capture.CaptureError for an unreadable capture and ProfileError for a bad profile;
+    reader warnings (a truncated tail) go to `warn` and into the report.
     """
     resolved = resolve_profile(profile, **targets)
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     reports = []
     for path in paths:
-        analysis = Analysis(resolved, os.fspath(path))
+        analysis = Analysis(resolved, os.fspath(path), keep_events)
 
         def collect(message: str, analysis: Analysis = analysis) -> None:
             analysis.warnings.append(message)
             if warn is not None:
                 warn(message)
 
-        for _ in iter_verdicts(read_capture(path, warn=collect), analysis):
-            pass
+        for verdict in iter_verdicts(read_capture(path, warn=collect), analysis):
+            if on_verdict is not None:
+                on_verdict(verdict)
         reports.append(analysis.report())
     return merge(reports)
 

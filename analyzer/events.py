@@ -7,7 +7,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from analyzer.profile import DEFAULT_PROFILE, Canonical, Profile
+from analyzer.profile import DEFAULT_PROFILE, ID_FIELDS, Canonical, Paths, Profile
 
 __all__ = ["Canonical", "Event", "Frame", "to_event", "CHAT_KINDS", "SERVER_KINDS"]
 
@@ -92,21 +92,21 @@ def _from_object(base: tuple, obj: dict, profile: Profile) -> Event:
         return Event(*base, Canonical.UNKNOWN, envelope=envelope, text="JSON object without a type")
     raw = _clean(raw[:MAX_ID_CHARS])
     canonical = profile.kind_of(raw)
-    scopes = [obj, *(obj[c] for c in profile.containers if isinstance(obj.get(c), dict))]
-    ids = {name: _first_id(scopes, getattr(profile, name)) for name in _ID_NAMES}
+    fields = _fields(obj, profile.containers)
+    paths = profile.paths
+    ids = [_first_id(fields, paths[name]) for name in ID_FIELDS]
+    if canonical is Canonical.CONTROL:
+        # Pings are most of a capture; nothing in their text matters to a verdict.
+        return Event(*base, canonical, raw, envelope, *ids)
     failed = canonical is Canonical.ERROR or canonical is Canonical.TOOL_ERROR
     if not failed:
-        status = _first_text(scopes, profile.status)
+        status = _first_text(fields, paths["status"])
         failed = status is not None and status.lower() in profile.error_statuses
-    text = _first_text(scopes, profile.text) or ""
-    if ids["tool_name"]:
-        text = f"{ids['tool_name']}: {text}" if text else ids["tool_name"]
-    return Event(
-        *base, canonical, raw, envelope, **ids, failed=failed, text=_clip(text, MAX_TEXT_CHARS)
-    )
-
-
-_ID_NAMES = ("run_id", "thread_id", "user_id", "tool_name", "execution_id")
+    text = _first_text(fields, paths["text"]) or ""
+    tool_name = ids[3]
+    if tool_name:
+        text = f"{tool_name}: {text}" if text else tool_name
+    return Event(*base, canonical, raw, envelope, *ids, failed, _clip(text, MAX_TEXT_CHARS))
 
 
 def _type_of(obj: dict, profile: Profile) -> tuple[str | None, str]:
@@ -127,34 +127,46 @@ def _first(obj: dict, names: tuple[str, ...]) -> object:
     return None
 
 
-def _lookup(scope: dict, path: str) -> object:
-    value: object = scope
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
+def _fields(obj: dict, containers: tuple[str, ...]) -> dict:
+    """The object's fields and its containers' in one dict; the top level wins, then the
+    containers in the profile's order."""
+    fields: dict = {}
+    for name in reversed(containers):
+        inner = obj.get(name)
+        if isinstance(inner, dict):
+            fields.update(inner)
+    fields.update(obj)
+    return fields
+
+
+def _lookup(fields: dict, head: str, rest: tuple[str, ...]) -> object:
+    value = fields.get(head)
+    for part in rest:
+        if not isinstance(value, dict):
             return None
-        value = value[part]
+        value = value.get(part)
     return value
 
 
-def _first_id(scopes: list[dict], names: tuple[str, ...]) -> str | None:
-    for scope in scopes:
-        for name in names:
-            value = _scalar(_lookup(scope, name))
-            if value:
-                return _clean(value[:MAX_ID_CHARS])
+def _first_id(fields: dict, paths: Paths) -> str | None:
+    for head, rest in paths:
+        value = _lookup(fields, head, rest) if rest else fields.get(head)
+        if value is not None and (value := _scalar(value)):
+            return _clean(value[:MAX_ID_CHARS])
     return None
 
 
-def _first_text(scopes: list[dict], paths: tuple[str, ...]) -> str | None:
-    for path in paths:
-        for scope in scopes:
-            value = _lookup(scope, path)
-            if isinstance(value, dict):
-                # An error object usually says it best in its own `message`.
-                value = value.get("message")
-            text = _scalar(value)
-            if text:
-                return text
+def _first_text(fields: dict, paths: Paths) -> str | None:
+    for head, rest in paths:
+        value = _lookup(fields, head, rest) if rest else fields.get(head)
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            # An error object usually says it best in its own `message`.
+            value = value.get("message")
+        text = _scalar(value)
+        if text:
+            return text
     return None
 
 
@@ -168,7 +180,7 @@ def _scalar(value: object) -> str | None:
 
 
 def _clean(text: str) -> str:
-    return _UNPRINTABLE.sub("", text)
+    return _UNPRINTABLE.sub("", text) if not text.isprintable() else text
 
 
 def _clip(text: str, limit: int) -> str:

@@ -88,6 +88,14 @@ TOOL_KINDS = frozenset({C.TOOL_EXECUTING, C.TOOL_COMPLETED})
 ID_FIELDS = ("run_id", "thread_id", "user_id", "tool_name", "execution_id")
 
 
+Paths = tuple[tuple[str, tuple[str, ...]], ...]  # (first name, the rest of the dotted path)
+
+
+def _split(name: str) -> tuple[str, tuple[str, ...]]:
+    head, *rest = name.split(".")
+    return head, tuple(rest)
+
+
 class ProfileError(ValueError):
     """A profile file that cannot be used; the message names the file and the key."""
 
@@ -125,6 +133,13 @@ class Profile:
     required: tuple[Canonical, ...] = DEFAULT_REQUIRED
     require_tools: bool = True
     targets: Targets = field(default_factory=Targets)
+    # Field names split at dots once, here, rather than for every frame.
+    paths: Mapping[str, Paths] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        names = {name: getattr(self, name) for name in (*ID_FIELDS, "status", "text")}
+        split = {key: tuple(_split(n) for n in value) for key, value in names.items()}
+        object.__setattr__(self, "paths", MappingProxyType(split))
 
     def kind_of(self, event_type: str) -> Canonical:
         kind = self.types.get(event_type)

@@ -102,11 +102,12 @@ def render_run(verdict: Verdict) -> str:
         lines.append(f"First Event: {verdict.first_event_s:.3f}s")
     lines.append(f"Connections: {', '.join(run.connections)}")
     lines += ["", "CRITICAL EVENT COVERAGE:"]
-    for kind, count in verdict.coverage().items():
+    for kind, count in verdict.coverage.items():
         mark = "✅" if count else ("❌" if kind in verdict.required else "➖")
         note = " (optional)" if kind in OPTIONAL and not count else ""
         lines.append(f"  {mark} {kind}: {count}{note}")
-    lines += ["", "EVENT TIMELINE:", *_timeline(run.events, run.started)]
+    if run.events:
+        lines += ["", "EVENT TIMELINE:", *_timeline(run.events, run.started)]
     if verdict.failures:
         lines += ["", "FAILURES:"]
         lines += [f"  ❌ CRITICAL: {f.message} ({f.code})" for f in verdict.failures]
@@ -218,7 +219,7 @@ def run_json(verdict: Verdict) -> dict:
         "outcome": verdict.outcome.value,
         "failures": [{"code": f.code.value, "message": f.message} for f in verdict.failures],
         "warnings": list(verdict.warnings),
-        "events": verdict.event_counts,
+        "events": dict(verdict.event_counts),
         "first_event_s": _seconds(verdict.first_event_s),
         "total_s": _seconds(verdict.total_s),
         "tools": [

@@ -4,8 +4,10 @@ pairing, completion, timing, isolation) and names every failure with a stable co
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from enum import StrEnum
+from types import MappingProxyType
 
 from analyzer.events import SERVER_KINDS, Canonical, Event
 from analyzer.profile import DEFAULT_PROFILE, Profile
@@ -59,6 +61,9 @@ class Verdict:
     first_event_s: float | None
     total_s: float
     tools: tuple[Tool, ...]
+    # Counted at judging time, so a verdict still reports them once its events are dropped.
+    event_counts: Mapping[str, int]  # by the backend's type name, in order of first arrival
+    coverage: Mapping[Canonical, int]  # server events by kind; required ones always present
 
     @property
     def passed(self) -> bool:
@@ -68,16 +73,9 @@ class Verdict:
     def codes(self) -> tuple[Code, ...]:
         return tuple(f.code for f in self.failures)
 
-    @property
-    def event_counts(self) -> dict[str, int]:
-        """Events of the run by the backend's own type name, in order of first arrival."""
-        return dict(Counter(e.type or e.canonical.value for e in self.run.events))
-
-    def coverage(self) -> dict[Canonical, int]:
-        """Events the backend sent for this run by canonical kind, required ones always shown."""
-        counts = Counter(e.canonical for e in _server(self.run))
-        shown = set(counts) | set(self.required) | {C.PARTIAL_RESULT}
-        return {kind: counts[kind] for kind in SERVER_KINDS_ORDER if kind in shown}
+    def slim(self) -> Verdict:
+        """This verdict without the run's events (its timeline), for keeping many in memory."""
+        return replace(self, run=replace(self.run, events=()))
 
 
 SERVER_KINDS_ORDER = (
@@ -117,7 +115,15 @@ def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
         first_event_s=first,
         total_s=total,
         tools=tuple(tools),
+        event_counts=MappingProxyType(Counter(e.type or e.canonical.value for e in run.events)),
+        coverage=_coverage(server, required),
     )
+
+
+def _coverage(server: list[Event], required: tuple[Canonical, ...]) -> Mapping[Canonical, int]:
+    counts = Counter(e.canonical for e in server)
+    shown = set(counts) | set(required) | {C.PARTIAL_RESULT}
+    return MappingProxyType({k: counts[k] for k in SERVER_KINDS_ORDER if k in shown})
 
 
 def _outcome(server: list[Event]) -> tuple[Outcome, int | None]:

@@ -16,6 +16,7 @@ from analyzer.profile import DEFAULT_PROFILE, Profile
 LINGER_S = 60.0
 RECONNECT_S = 60.0
 IDLE_S = 600.0
+SWEEP_EVERY_S = 5.0
 _REMEMBERED_IDS = 100_000  # run ids already reported, to name late events instead of new runs
 
 
@@ -309,7 +310,7 @@ class RunAssembler:
     def _sweep(self, now: float, force: bool = False) -> list[Run]:
         if not force and now < self._sweep_at:
             return []
-        self._sweep_at = now + 1.0
+        self._sweep_at = now + SWEEP_EVERY_S
         done = []
         for run in list(self._active.values()):
             why = self._over(run, now)

@@ -82,6 +82,7 @@ def test_json_to_stdout_is_only_json(tmp_path: Path) -> None:
     data = json.loads(result.stdout)
     assert data["version"] == 1
     assert [r["run_id"] for r in data["runs"]] == ["run-1"]
+    assert data["runs"][0]["events"]["agent_thinking"] == 2
     assert data["summary"]["captures"] == [str(tmp_path / "good")]
 
 
@@ -94,6 +95,11 @@ def test_json_and_junit_files_are_written(tmp_path: Path) -> None:
     assert [r["status"] for r in data["runs"]] == ["passed", "failed"]
     root = ET.parse(xml).getroot()
     assert (root.get("tests"), root.get("failures")) == ("2", "1")
+
+
+def test_unwritable_report_path_exits_2_with_one_line(tmp_path: Path) -> None:
+    result = invoke(good_capture(tmp_path), "--json", tmp_path / "no" / "such" / "dir.json")
+    assert_one_line_error(result, "dir.json", "No such file or directory")
 
 
 def test_missing_capture_exits_2_with_one_line(tmp_path: Path) -> None:

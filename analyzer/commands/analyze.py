@@ -10,6 +10,8 @@ from analyzer.api import analyze as analyze_captures
 from analyzer.commands.common import EXIT_FAILED, InputError, input_errors, warn
 from analyzer.junit import junit_xml
 from analyzer.profile import ProfileError
+from analyzer.report import Report, render_run, render_summary
+from analyzer.rules import Verdict
 
 
 @click.command()
@@ -52,9 +54,10 @@ def analyze(
 ) -> None:
     """Check that every chat run in the captures at PATH got its seven events.
 
-    Prints a report per run (events seen, timeline, failures), then a summary
-    table. Exit 0 when every run passed, 1 when any failed (or no run was
-    found), 2 when a capture or the profile cannot be read.
+    Prints a report per run as each run ends (events seen, timeline, failures),
+    then a summary table; warnings go to stderr. Exit 0 when every run passed,
+    1 when any failed (or no run was found), 2 when a capture or the profile
+    cannot be read.
 
     \b
     Examples:
@@ -69,23 +72,36 @@ def analyze(
         "max_tool_s": max_tool_s,
         "max_total_s": max_total_s,
     }
+    stream = not quiet and json_out != "-"
+
+    def show(verdict: Verdict) -> None:
+        click.echo(render_run(verdict) + "\n")
+
     with input_errors():
         try:
-            report = analyze_captures(paths, profile, **targets)
+            # Run reports print as runs end; only the JUnit file needs timelines kept.
+            report = analyze_captures(
+                paths, profile, on_verdict=show if stream else None, keep_events=bool(junit),
+                **targets,
+            )  # fmt: skip
         except ProfileError as exc:
             raise InputError(str(exc)) from None
         for message in report.warnings:
             warn(message)
-        if json_out == "-":
-            click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
-        else:
-            click.echo(report.text(runs=not quiet), nl=False)
-        if json_out and json_out != "-":
-            with open(json_out, "w", encoding="utf-8") as out:
-                json.dump(report.to_json(), out, indent=2, ensure_ascii=False)
-                out.write("\n")
-        if junit:
-            with open(junit, "wb") as out:
-                out.write(junit_xml(report))
+        _write(report, json_out, junit)
     if not report.passed:
         click.get_current_context().exit(EXIT_FAILED)
+
+
+def _write(report: Report, json_out: str | None, junit: str | None) -> None:
+    if json_out == "-":
+        click.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_summary(report))
+    if json_out and json_out != "-":
+        with open(json_out, "w", encoding="utf-8") as out:
+            json.dump(report.to_json(), out, indent=2, ensure_ascii=False)
+            out.write("\n")
+    if junit:
+        with open(junit, "wb") as out:
+            out.write(junit_xml(report))
