@@ -7,7 +7,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -127,7 +126,9 @@ class Recorder:
     on_status: Callable[[dict[str, int]], None] = lambda counters: None
     proc: subprocess.Popen | None = None
     last_status: dict[str, int] = field(default_factory=dict)
+    tail: list[str] = field(default_factory=list)  # the last lines mitmdump printed
     _reader: threading.Thread | None = None
+    _listening: threading.Event = field(default_factory=threading.Event)
 
     def start(self, timeout: float = 30.0) -> Recorder:
         self.proc = subprocess.Popen(
@@ -153,24 +154,26 @@ class Recorder:
             if counters is not None:
                 self.last_status = counters
                 self.on_status(counters)
-            else:
-                self.on_line(line)
+                continue
+            if "listening at" in line:
+                self._listening.set()
+            self.tail = [*self.tail[-9:], line]
+            self.on_line(line)
 
     def _wait_listening(self, timeout: float) -> None:
+        """Waits for mitmdump's own 'listening at' line: a TCP probe could be answered
+        by whatever else holds the port."""
         assert self.proc
         deadline = time.monotonic() + timeout
-        host = self.cfg.listen_host if self.cfg.listen_host not in ("", "0.0.0.0") else "127.0.0.1"
-        while time.monotonic() < deadline:
+        while not self._listening.wait(0.05):
             if self.proc.poll() is not None:
                 self._join_reader()
-                raise LaunchError(f"mitmdump exited with code {self.proc.returncode}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                (host, self.cfg.listen_port), 0.2
-            ):
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise LaunchError(f"mitmdump did not listen on {host}:{self.cfg.listen_port} in {timeout}s")
+                last = next((line for line in reversed(self.tail) if line.strip()), "")
+                raise LaunchError(f"mitmdump exited with code {self.proc.returncode}: {last}")
+            if time.monotonic() > deadline:
+                self.stop()
+                where = f"{self.cfg.listen_host}:{self.cfg.listen_port}"
+                raise LaunchError(f"mitmdump did not listen on {where} in {timeout:.0f}s")
 
     def wait(self) -> int:
         assert self.proc

@@ -127,3 +127,41 @@ def start_backend(processes: Processes) -> Callable[..., Backend]:
 @pytest.fixture
 def backend(start_backend: Callable[..., Backend]) -> Backend:
     return start_backend()
+
+
+@pytest.fixture
+def start_recorder(tmp_path: Path) -> Iterator[Callable[..., RunningRecorder]]:
+    """Starts mitmdump with the wstape addon in front of `upstream`; the capture
+    goes to tmp_path/capture unless `out` is given. Stopped cleanly at teardown."""
+    from recorder.launch import RecordConfig, Recorder
+
+    running: list[Recorder] = []
+
+    def start(upstream: str | None, out: Path | None = None, **cfg) -> RunningRecorder:
+        lines: list[str] = []
+        config = RecordConfig(
+            out=out or tmp_path / "capture", upstream=upstream, listen_port=free_port(), **cfg
+        )
+        recorder = Recorder(config, on_line=lines.append)
+        running.append(recorder)
+        recorder.start()
+        return RunningRecorder(recorder, config.out, config.listen_port, lines)
+
+    yield start
+    for recorder in running:
+        if recorder.proc and recorder.proc.poll() is None:
+            recorder.stop()
+
+
+@dataclass
+class RunningRecorder:
+    recorder: object
+    out: Path
+    port: int
+    lines: list[str]
+
+    def url(self, scheme: str = "ws", path: str = "/ws") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    def stop(self) -> int:
+        return self.recorder.stop()
