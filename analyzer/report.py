@@ -39,6 +39,10 @@ class Report:
     def failed(self) -> tuple[Verdict, ...]:
         return tuple(v for v in self.verdicts if not v.passed)
 
+    def __bool__(self) -> bool:
+        # Not "has runs": `assert analyzer.validate(path)` must fail when a run failed.
+        return self.passed
+
     def __iter__(self) -> Iterator[Verdict]:
         return iter(self.verdicts)
 

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from analyzer import Outcome, analyze_records, validate
+from analyzer import Code, Outcome, analyze_records, validate
 from analyzer.profile import DEFAULT_PROFILE, Profile
 from analyzer.report import Report
 from recorder.capture import CaptureWriter, Close, Message, Open, Record
@@ -344,4 +346,52 @@ def test_validate_judges_a_capture_for_a_users_test_suite(tmp_path: Path) -> Non
     assert report.passed, report.text()
     strict = validate(tmp_path / "capture", max_first_event_s=0.01)
     assert not strict.passed
+    assert not strict  # so `assert validate(path)` fails when a run failed
     assert [v.codes for v in strict] == [("slow_first_event",)]
+
+
+KINDS = ["user_message", "resume", "agent_started", "agent_thinking", "tool_executing",
+         "tool_completed", "tool_error", "partial_result", "agent_completed", "agent_error",
+         "error", "ping", "galaxy_brain"]  # fmt: skip
+frame_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["c1", "c2", "c3"]),
+        st.sampled_from(KINDS),
+        st.sampled_from([None, "run-1", "run-2"]),
+        st.sampled_from([None, "t-1", "t-2"]),
+        st.sampled_from([None, "alice", "bob"]),
+        st.sampled_from([None, "exec-1", "exec-2"]),
+        st.sampled_from(ENVELOPES),
+        st.floats(0, 100),
+        st.sampled_from(["frame", "close", "open"]),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=frame_steps)
+def test_any_sequence_of_frames_gets_verdicts_without_raising(steps) -> None:
+    chat, opened, now = Chat(), set(), 0.0
+    for conn, kind, run_id, thread, user, exec_id, envelope, gap, what in steps:
+        now += gap
+        if conn not in opened or what == "open":
+            chat.connect(conn, user or "anonymous", now)
+            opened.add(conn)
+        if what == "close":
+            chat.close(conn, now, None if gap > 50 else 1000)
+            opened.discard(conn)
+            continue
+        found = {k: v for k, v in (("run_id", run_id), ("thread_id", thread), ("user_id", user))
+                 if v}  # fmt: skip
+        if kind in ("user_message", "resume"):
+            chat.raw(conn, now, json.dumps({"type": kind, "payload": found}).encode())
+        else:
+            chat.envelope = envelope
+            chat.send(conn, now, kind, found, execution_id=exec_id, tool_name="search")
+    report = chat.report()
+    for verdict in report.verdicts:
+        assert verdict.outcome in Outcome
+        assert all(failure.code in Code for failure in verdict.failures)
+        assert verdict.passed == (not verdict.failures)
+    assert report.text() and report.to_json()["version"] == 1
