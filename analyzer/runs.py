@@ -72,6 +72,7 @@ class _Builder:
     leaks: list[Leak] = field(default_factory=list)
     claimed: bool = False  # a server event joined: no longer waiting for agent_started
     named: bool = False  # the backend gave this run a run_id or thread_id
+    ids: list[str] = field(default_factory=list)  # every run_id it was called by
     completed: bool = False
     last_ts: float = 0.0
     last_server: Canonical | None = None
@@ -177,7 +178,10 @@ class RunAssembler:
         run.user_message_ts = event.ts
         run.thread_id = event.thread_id
         if event.run_id:
+            # Only the id: the thread points here once the backend answers, so late events of
+            # the thread's previous run still find that run.
             run.run_id = event.run_id
+            run.ids.append(event.run_id)
             self._by_id[event.run_id] = run
         self._pending.setdefault(event.connection, []).append(run)
         run.events.append(event)
@@ -232,8 +236,11 @@ class RunAssembler:
         return self._register(run, event)
 
     def _register(self, run: _Builder, event: Event) -> _Builder:
-        if event.run_id and not run.run_id:
-            run.run_id = event.run_id
+        if event.run_id and event.run_id != run.run_id:
+            # The backend's own id wins over one the client proposed; both find the run.
+            if not run.run_id or not event.from_client:
+                run.run_id = event.run_id
+            run.ids.append(event.run_id)
             self._by_id[event.run_id] = run
         if event.thread_id and not run.thread_id:
             run.thread_id = event.thread_id
@@ -330,15 +337,16 @@ class RunAssembler:
 
     def _finalize(self, run: _Builder, why: str) -> Run:
         del self._active[run.ordinal]
-        for index, key in ((self._by_id, run.run_id), (self._by_thread, run.thread_id)):
+        keys = [(self._by_id, key) for key in run.ids] + [(self._by_thread, run.thread_id)]
+        for index, key in keys:
             if key and index.get(key) is run:
                 del index[key]
         for conn in run.connections:
             if self._by_conn.get(conn) is run:
                 del self._by_conn[conn]
         self._drop_pending(run)
-        if run.run_id:
-            self._reported[run.run_id] = None
+        for key in run.ids:
+            self._reported[key] = None
             if len(self._reported) > _REMEMBERED_IDS:
                 self._reported.popitem(last=False)
         return Run(

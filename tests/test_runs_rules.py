@@ -395,3 +395,20 @@ def test_any_sequence_of_frames_gets_verdicts_without_raising(steps) -> None:
         assert all(failure.code in Code for failure in verdict.failures)
         assert verdict.passed == (not verdict.failures)
     assert report.text() and report.to_json()["version"] == 1
+
+
+def test_client_minted_run_ids_keep_concurrent_runs_apart(chat: Chat) -> None:
+    chat.say("c1", 1.0, run_id="run-x").say("c1", 1.01, run_id="run-y")
+    chat.play("c1", 1.01, ids("run-y", "alice")).play("c1", 1.0, ids("run-x", "alice"), GOOD[:2])
+    report = chat.close("c1", 5).report()
+    by_id = {v.run.run_id: v for v in report.verdicts}
+    assert by_id["run-y"].passed and by_id["run-y"].first_event_s == pytest.approx(0.1)
+    assert by_id["run-x"].codes == ("no_completion",)
+
+
+def test_backend_id_replaces_the_one_the_client_proposed(chat: Chat) -> None:
+    chat.say("c1", 1.0, run_id="client-1").play("c1", 1.0, ids("server-1", "alice"))
+    verdict = only(chat.close("c1", 5).report())
+    assert verdict.passed, verdict.failures
+    assert verdict.run.run_id == "server-1"
+    assert verdict.first_event_s == pytest.approx(0.1)
