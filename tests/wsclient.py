@@ -44,9 +44,14 @@ async def converse(
     seconds of quiet), then closes normally."""
     seen = Seen()
     async with connect(
-        url, ssl=ssl, additional_headers=headers, proxy=None, subprotocols=subprotocols, max_size=None,
+        url,
+        ssl=ssl,
+        additional_headers=headers,
+        proxy=None,
+        subprotocols=subprotocols,
+        max_size=None,
         open_timeout=timeout,
-    ) as ws:  # fmt: skip
+    ) as ws:
         seen.subprotocol = ws.subprotocol
 
         async def reader() -> None:

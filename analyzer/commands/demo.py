@@ -12,14 +12,19 @@ from analyzer.commands.common import InputError
 
 @click.command()
 @click.option(
-    "--out", "-o", type=click.Path(file_okay=False, path_type=Path), default=None,
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
     help="Capture folder (default: captures/demo-<time>).",
-)  # fmt: skip
+)
 @click.option(
-    "--scenario", "scenarios", multiple=True,
+    "--scenario",
+    "scenarios",
+    multiple=True,
     help="One user per scenario (repeatable): good, tool_error, slow_tool, slow_first, "
     "missing_event, unpaired_tool, late_event, no_completion, drop, leak, reconnect.",
-)  # fmt: skip
+)
 def demo(out: Path | None, scenarios: tuple[str, ...]) -> None:
     """Start the demo backend and the recorder, play a few concurrent users through
     them, stop cleanly, and print where the capture is and what it shows.
@@ -42,7 +47,9 @@ def demo(out: Path | None, scenarios: tuple[str, ...]) -> None:
         raise InputError(f"demo failed: {exc}") from None
     for transcript in result.transcripts:
         frames = sum(len(conn) for conn in transcript.connections)
-        click.echo(f"  {transcript.user_id}: {frames} frames over "
-                   f"{len(transcript.connections)} connection(s)")  # fmt: skip
+        click.echo(
+            f"  {transcript.user_id}: {frames} frames over "
+            f"{len(transcript.connections)} connection(s)"
+        )
     click.echo(f"capture: {result.out} ({result.frames_recorded} frames recorded)")
     click.echo(f"next: wstape analyze {result.out}   |   wstape export {result.out} | head")

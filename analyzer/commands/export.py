@@ -14,13 +14,20 @@ from recorder.capture import read_messages
 @click.command()
 @click.argument("path", type=click.Path(path_type=str))
 @click.option(
-    "--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True,
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl"]),
+    default="jsonl",
+    show_default=True,
     help="Output format: one JSON object per recorded message, in capture order.",
-)  # fmt: skip
+)
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, writable=True, allow_dash=True),
-    default="-", help="Write here instead of standard output.",
-)  # fmt: skip
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, allow_dash=True),
+    default="-",
+    help="Write here instead of standard output.",
+)
 def export(path: str, fmt: str, output: str) -> None:
     """Write every recorded message of PATH (a capture folder or segment file).
 

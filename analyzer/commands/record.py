@@ -80,50 +80,90 @@ def _validate_listen(ctx, param, value):
 
 @click.command()
 @click.option(
-    "--upstream", callback=_validate_upstream, metavar="URL",
+    "--upstream",
+    callback=_validate_upstream,
+    metavar="URL",
     help="The backend, e.g. http://127.0.0.1:8000 (https:// speaks wss:// to it). "
     "Clients connect to --listen instead. Without it, wstape runs a regular proxy.",
-)  # fmt: skip
+)
 @click.option(
-    "--listen", default="127.0.0.1:8080", show_default=True, callback=_validate_listen,
-    metavar="HOST:PORT", help="Where clients (or, as a regular proxy, their proxy setting) connect.",
-)  # fmt: skip
+    "--listen",
+    default="127.0.0.1:8080",
+    show_default=True,
+    callback=_validate_listen,
+    metavar="HOST:PORT",
+    help="Where clients (or, as a regular proxy, their proxy setting) connect.",
+)
 @click.option(
-    "--out", "-o", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+    "--out",
+    "-o",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
     help="Capture folder to write segments into (created if missing).",
-)  # fmt: skip
+)
 @click.option(
-    "--certs", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    "--certs",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="PEM file with certificate and private key to serve to wss:// clients. "
     "Without it, mitmproxy's own CA signs one (trust CONFDIR/mitmproxy-ca-cert.pem).",
-)  # fmt: skip
+)
 @click.option(
-    "--confdir", type=click.Path(file_okay=False, path_type=Path),
+    "--confdir",
+    type=click.Path(file_okay=False, path_type=Path),
     help="mitmproxy's configuration folder, where its CA is kept (default ~/.mitmproxy).",
-)  # fmt: skip
+)
 @click.option(
-    "--upstream-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    "--upstream-ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Trust this CA (PEM) for the backend's certificate, e.g. a self-signed one.",
-)  # fmt: skip
+)
 @click.option(
-    "--insecure", is_flag=True,
+    "--insecure",
+    is_flag=True,
     help="Do not verify the backend's certificate at all. Prefer --upstream-ca.",
-)  # fmt: skip
+)
 @click.option(
-    "--no-redact", is_flag=True,
+    "--no-redact",
+    is_flag=True,
     help="Keep handshake secrets (Authorization, Cookie, tokens) in the capture.",
-)  # fmt: skip
-@click.option("--segment-mb", default=64, show_default=True, type=click.IntRange(1, 1 << 16),
-              help="Start a new segment file after this many MiB.")  # fmt: skip
-@click.option("--flush-ms", default=100, show_default=True, type=click.IntRange(1, 60_000),
-              help="Write to disk at least this often; a killed recorder loses at most this.")  # fmt: skip
-@click.option("--set", "extra", multiple=True, metavar="KEY=VALUE",
-              help="Pass a mitmproxy option through, e.g. --set hardump=flows.har.")  # fmt: skip
+)
+@click.option(
+    "--segment-mb",
+    default=64,
+    show_default=True,
+    type=click.IntRange(1, 1 << 16),
+    help="Start a new segment file after this many MiB.",
+)
+@click.option(
+    "--flush-ms",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1, 60_000),
+    help="Write to disk at least this often; a killed recorder loses at most this.",
+)
+@click.option(
+    "--set",
+    "extra",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Pass a mitmproxy option through, e.g. --set hardump=flows.har.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show mitmdump's connection log too.")
 def record(
-    upstream, listen, out, certs, confdir, upstream_ca, insecure, no_redact, segment_mb,
-    flush_ms, extra, verbose,
-) -> None:  # fmt: skip
+    upstream,
+    listen,
+    out,
+    certs,
+    confdir,
+    upstream_ca,
+    insecure,
+    no_redact,
+    segment_mb,
+    flush_ms,
+    extra,
+    verbose,
+) -> None:
     """Record WebSocket traffic through mitmproxy until Ctrl-C or SIGTERM.
 
     In front of a backend (reverse proxy), clients connect to --listen and
@@ -139,10 +179,19 @@ def record(
     """
     host, port = listen
     cfg = RecordConfig(
-        out=out.resolve(), upstream=upstream, listen_host=host, listen_port=port, certs=certs,
-        confdir=confdir, upstream_ca=upstream_ca, insecure=insecure, redact=not no_redact,
-        segment_mb=segment_mb, flush_ms=flush_ms, extra=tuple(extra),
-    )  # fmt: skip
+        out=out.resolve(),
+        upstream=upstream,
+        listen_host=host,
+        listen_port=port,
+        certs=certs,
+        confdir=confdir,
+        upstream_ca=upstream_ca,
+        insecure=insecure,
+        redact=not no_redact,
+        segment_mb=segment_mb,
+        flush_ms=flush_ms,
+        extra=tuple(extra),
+    )
     status = StatusLine()
 
     def on_line(line: str) -> None:
