@@ -7,7 +7,11 @@ from pathlib import Path
 
 import click
 
-from analyzer.commands.common import InputError
+from analyzer.api import analyze
+from analyzer.commands.common import InputError, warn
+
+# Scenarios in which the demo backend behaves; every other one plays a bug.
+HEALTHY = {"good", "tool_error", "reconnect"}
 
 
 @click.command()
@@ -30,7 +34,8 @@ def demo(out: Path | None, scenarios: tuple[str, ...]) -> None:
     them, stop cleanly, and print where the capture is and what it shows.
 
     Some demo users are meant to fail (a missing event, an event after completion)
-    so the report has something to show; the command exits 0 when the demo ran.
+    so the report has something to show; the command exits 0 when the demo ran,
+    whatever the verdicts.
 
     \b
     Examples:
@@ -45,11 +50,18 @@ def demo(out: Path | None, scenarios: tuple[str, ...]) -> None:
         result = run_demo(out, scenarios or DEMO_SCENARIOS)
     except (RuntimeError, OSError) as exc:
         raise InputError(f"demo failed: {exc}") from None
-    for transcript in result.transcripts:
+    for transcript, scenario in zip(result.transcripts, scenarios or DEMO_SCENARIOS, strict=True):
         frames = sum(len(conn) for conn in transcript.connections)
         click.echo(
-            f"  {transcript.user_id}: {frames} frames over "
+            f"  {transcript.user_id} ({scenario}): {frames} frames over "
             f"{len(transcript.connections)} connection(s)"
         )
     click.echo(f"capture: {result.out} ({result.frames_recorded} frames recorded)")
-    click.echo(f"next: wstape analyze {result.out}   |   wstape export {result.out} | head")
+    broken = [s for s in scenarios or DEMO_SCENARIOS if s not in HEALTHY]
+    if broken:
+        click.echo(f"these play a broken backend on purpose and should fail: {', '.join(broken)}")
+    click.echo()
+    report = analyze([result.out], warn=warn)
+    click.echo(report.text(runs=False))
+    click.echo(f"every run in full: wstape analyze {result.out}")
+    click.echo(f"every frame:       wstape export {result.out} | head")

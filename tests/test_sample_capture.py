@@ -1,0 +1,21 @@
+"""The bundled sample capture still reads and judges as it did when recorded: the
+format and the rules stay compatible with captures already on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import analyzer
+
+SAMPLE = Path(__file__).resolve().parent.parent / "captures" / "sample"
+
+
+def test_sample_capture_gives_the_recorded_verdicts():
+    report = analyzer.validate(SAMPLE)
+    by_user = {v.run.user_id: v for v in report.verdicts}
+    assert sorted(by_user) == ["user-1", "user-2", "user-3", "user-4", "user-5"]
+    assert by_user["user-1"].passed and by_user["user-1"].outcome == "completed"
+    assert by_user["user-2"].passed and by_user["user-2"].outcome == "error"
+    assert by_user["user-3"].codes == ("missing_events",)
+    assert by_user["user-4"].codes == ("order",)
+    assert by_user["user-5"].passed and len(by_user["user-5"].run.connections) == 2
