@@ -192,6 +192,11 @@ def record(
         flush_ms=flush_ms,
         extra=tuple(extra),
     )
+    record_until_stopped(cfg, verbose)
+
+
+def record_until_stopped(cfg: RecordConfig, verbose: bool = False) -> None:
+    """Runs the recorder in the foreground until SIGINT/SIGTERM or until mitmdump ends."""
     status = StatusLine()
 
     def on_line(line: str) -> None:
@@ -206,13 +211,14 @@ def record(
         recorder.start()
     except LaunchError as exc:
         raise InputError(f"recorder did not start: {exc} (see the lines above)") from None
-    target = f" → {upstream}" if upstream else " (regular proxy)"
-    status.line(f"wstape: listening on {host}:{port}{target}, writing {out}; Ctrl-C stops")
+    target = f" → {cfg.upstream}" if cfg.upstream else " (regular proxy)"
+    where = f"{cfg.listen_host}:{cfg.listen_port}"
+    status.line(f"wstape: listening on {where}{target}, writing {cfg.out}; Ctrl-C stops")
     while not stop_requested.wait(0.2):
         if recorder.proc.poll() is not None:
             break
     code = recorder.stop()
     status.line("wstape: " + _status_text(recorder.last_status).replace("recording: ", "recorded "))
-    status.line(f"wstape: capture in {out}")
+    status.line(f"wstape: capture in {cfg.out}")
     if code not in (0, -signal.SIGTERM) and not stop_requested.is_set():
         raise InputError(f"mitmdump exited with code {code}")
