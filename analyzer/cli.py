@@ -8,6 +8,7 @@ from analyzer.commands.analyze import analyze
 from analyzer.commands.demo import demo
 from analyzer.commands.export import export
 from analyzer.commands.record import record
+from analyzer.commands.replay import replay
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -32,6 +33,7 @@ def main() -> None:
 
 for command in (record, analyze, export, demo):
     main.add_command(command)
+main.add_command(replay)
 
 
 if __name__ == "__main__":
