@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from analyzer.commands.analyze import analyze
+from analyzer.commands.compare import compare
 from analyzer.commands.demo import demo
 from analyzer.commands.export import export
 from analyzer.commands.record import record
@@ -31,7 +32,7 @@ def main() -> None:
     """
 
 
-for command in (record, analyze, export, demo):
+for command in (record, analyze, compare, export, demo):
     main.add_command(command)
 main.add_command(replay)
 

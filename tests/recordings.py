@@ -1,0 +1,52 @@
+"""Real recordings for the plot, compare and HTML tests: the demo backend behind the real recorder
+(mitmdump), a few users chatting, each release recorded once per test session and shared."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from demo.players import play
+from demo.session import demo_backend, free_port
+from recorder.launch import RecordConfig, Recorder
+
+FAST = ("--think-delay", "0.01", "--tool-delay", "0.05", "--ping-interval", "0")
+RELEASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # name: (backend options, scenarios each user cycles through)
+    "base": (FAST, ("good",) * 3),
+    "base-again": (FAST, ("good",) * 3),  # the same build, recorded a second time
+    "slow-tools": ((*FAST, "--tool-delay", "0.6"), ("good",) * 3),
+    "dropped-thinking": ((*FAST, "--drop-event", "agent_thinking"), ("good",) * 3),
+    "mixed": (FAST, ("good", "missing_event", "tool_error", "unpaired_tool")),
+}
+USERS = 4
+
+
+def record(out: Path, backend_args: tuple[str, ...], scenarios: tuple[str, ...]) -> Path:
+    """Records USERS users, each sending one message per scenario, through a real recorder."""
+    with demo_backend(*backend_args) as port:
+        config = RecordConfig(out=out, upstream=f"http://127.0.0.1:{port}", listen_port=free_port())
+        recorder = Recorder(config).start()
+        try:
+            url = f"ws://127.0.0.1:{config.listen_port}/ws"
+            # A thread of its own: the caller may run an event loop (Playwright's sync API does).
+            with ThreadPoolExecutor(1) as pool:
+                chats = pool.submit(lambda: asyncio.run(play(url, USERS, scenarios, timeout=20)))
+                transcripts = chats.result()
+        finally:
+            recorder.stop()
+    errors = [t.error for t in transcripts if t.error]
+    assert not errors, errors
+    return out
+
+
+def recorded(factory: pytest.TempPathFactory, name: str) -> Path:
+    """The capture of release `name`, recorded on first use in this test session."""
+    out = factory.getbasetemp() / "releases" / name
+    if not out.exists():
+        backend_args, scenarios = RELEASES[name]
+        record(out, backend_args, scenarios)
+    return out
