@@ -256,3 +256,10 @@ def test_progress_bar_shows_on_a_terminal(release) -> None:
     assert code == 0, stderr
     assert "comparing" in stderr
     assert "100%" in stderr
+
+
+def test_analyze_progress_bar_shows_on_a_terminal(release) -> None:
+    argv = wstape("analyze", release("base"), release("base-again"), "-q")
+    code, stderr = run_with_tty_stderr(argv)
+    assert code == 0, stderr
+    assert "analyzing" in stderr and "100%" in stderr

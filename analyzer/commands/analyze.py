@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable
 
 import click
 
 from analyzer.api import analyze as analyze_captures
+from analyzer.api import resolve_profile
 from analyzer.commands.common import EXIT_FAILED, InputError, input_errors, warn
+from analyzer.commands.compare import plot_path
 from analyzer.junit import junit_xml
 from analyzer.profile import ProfileError
-from analyzer.report import Report, render_run, render_summary
+from analyzer.progress import tracked_paths
+from analyzer.report import Report, merge, render_run, render_summary
 from analyzer.rules import Verdict
 
 
@@ -41,6 +46,19 @@ from analyzer.rules import Verdict
     "--junit", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
     help="Also write JUnit XML here: one test case per run, for CI.",
 )  # fmt: skip
+@click.option(
+    "--plot", type=click.Path(dir_okay=False, path_type=str), metavar="FILE", callback=plot_path,
+    help="Write run timelines (failed first) and the distributions of first-event latency, "
+    "tool and total durations with their targets (.png or .svg).",
+)  # fmt: skip
+@click.option(
+    "--html", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
+    help="Write one self-contained HTML report: summary, plots, failed runs first, timelines.",
+)  # fmt: skip
+@click.option(
+    "--timelines", type=click.IntRange(min=0), default=20, metavar="N",
+    help="Runs whose timelines --plot and --html draw, failed first (default 20).",
+)  # fmt: skip
 @click.option("-q", "--quiet", is_flag=True, help="Print only the summary, not each run's report.")
 def analyze(
     paths: tuple[str, ...],
@@ -50,6 +68,9 @@ def analyze(
     max_total_s: float | None,
     json_out: str | None,
     junit: str | None,
+    plot: str | None,
+    html: str | None,
+    timelines: int,
     quiet: bool,
 ) -> None:
     """Check that every chat run in the captures at PATH got its seven events.
@@ -66,6 +87,7 @@ def analyze(
       wstape analyze captures/a captures/b --json report.json --junit junit.xml
       wstape analyze captures/today --json - | jq '.runs[] | select(.status=="failed")'
       wstape analyze captures/acme --profile analyzer/profiles/example.toml
+      wstape analyze captures/today -q --plot runs.png --html report.html
     """
     targets = {
         "max_first_event_s": max_first_event_s,
@@ -79,18 +101,34 @@ def analyze(
 
     with input_errors():
         try:
-            # Run reports print as runs end; only the JUnit file needs timelines kept.
-            report = analyze_captures(
-                paths, profile, on_verdict=show if stream else None, keep_events=bool(junit),
-                **targets,
-            )  # fmt: skip
+            # Run reports print as runs end; only JUnit, plots and HTML need timelines kept.
+            keep = bool(junit or plot or html)
+            report = _read(paths, profile, show if stream else None, keep, targets)
         except ProfileError as exc:
             raise InputError(str(exc)) from None
         for message in report.warnings:
             warn(message)
         _write(report, json_out, junit)
+        _pictures(report, plot, html, timelines)
     if not report.passed:
         click.get_current_context().exit(EXIT_FAILED)
+
+
+def _read(
+    paths: tuple[str, ...],
+    profile: str | None,
+    show: Callable[[Verdict], None] | None,
+    keep_events: bool,
+    targets: dict,
+) -> Report:
+    """Judges each capture in turn, with a progress bar over them on a terminal, unless run
+    reports printing there already show the progress."""
+    resolved = resolve_profile(profile, **targets)
+    bar = not (show is not None and sys.stdout.isatty())
+    return merge(
+        analyze_captures(path, resolved, on_verdict=show, keep_events=keep_events)
+        for path in tracked_paths(paths, "analyzing", enabled=bar)
+    )
 
 
 def _write(report: Report, json_out: str | None, junit: str | None) -> None:
@@ -105,3 +143,15 @@ def _write(report: Report, json_out: str | None, junit: str | None) -> None:
     if junit:
         with open(junit, "wb") as out:
             out.write(junit_xml(report))
+
+
+def _pictures(report: Report, plot: str | None, html: str | None, timelines: int) -> None:
+    # matplotlib is imported only when a picture is asked for: it costs half a second.
+    if plot:
+        from analyzer.plots import plot_report
+
+        plot_report(report, plot, timelines)
+    if html:
+        from analyzer.htmlreport import write_report_html
+
+        write_report_html(report, html, timelines)
