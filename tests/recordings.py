@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -47,6 +48,10 @@ def recorded(factory: pytest.TempPathFactory, name: str) -> Path:
     """The capture of release `name`, recorded on first use in this test session."""
     out = factory.getbasetemp() / "releases" / name
     if not out.exists():
+        # Recorded aside and renamed when complete: a failed recording is never reused.
+        partial = out.with_name(f"{name}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
         backend_args, scenarios = RELEASES[name]
-        record(out, backend_args, scenarios)
+        record(partial, backend_args, scenarios)
+        partial.rename(out)
     return out
