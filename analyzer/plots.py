@@ -70,44 +70,35 @@ def run_label(verdict: Verdict, width: int = 30) -> str:
     return f"{'✓' if verdict.passed else '✗'} {label}{user}"
 
 
+TOOL_STYLE = {
+    "height": 0.5,
+    "color": TOOL_COLOR,
+    "alpha": 0.55,
+    "edgecolor": "#0550ae",
+    "zorder": 2,
+}
+MARK_STYLE = {"markersize": 7, "linestyle": "none", "zorder": 3}
+
+
 def _draw_run(ax: Axes, row: int, verdict: Verdict, kinds: set[str]) -> float:
     """Draws one run on row `row`, adding the legend names it used to `kinds`; returns the last
     second it reaches."""
-    run = verdict.run
-    start = run.started
+    start = verdict.run.started
     reach = verdict.total_s
     for tool in verdict.tools:
         left = tool.started - start
+        done = tool.duration_s is not None
         # A tool that never completed runs to the end of its run, hatched.
-        width = tool.duration_s if tool.duration_s is not None else max(reach - left, 0.0)
-        hatch = None if tool.duration_s is not None else "//"
-        ax.barh(
-            row,
-            width,
-            left=left,
-            height=0.5,
-            color=TOOL_COLOR,
-            alpha=0.55,
-            edgecolor="#0550ae",
-            hatch=hatch,
-            zorder=2,
-        )
-        kinds.add(TOOL_BAR if tool.duration_s is not None else TOOL_OPEN)
+        width = tool.duration_s if done else max(reach - left, 0.0)
+        ax.barh(row, width, left=left, hatch=None if done else "//", **TOOL_STYLE)
+        kinds.add(TOOL_BAR if done else TOOL_OPEN)
         reach = max(reach, left + width)
-    for event in run.events:
+    for event in verdict.run.events:
         kind = event.canonical
         if kind not in MARKS or (event.from_client and kind is not C.USER_MESSAGE):
             continue
         marker, color, name = MARKS[kind]
-        ax.plot(
-            event.ts - start,
-            row,
-            marker=marker,
-            color=color,
-            markersize=7,
-            linestyle="none",
-            zorder=3,
-        )
+        ax.plot(event.ts - start, row, marker=marker, color=color, **MARK_STYLE)
         kinds.add(name)
         reach = max(reach, event.ts - start)
     if verdict.codes:
@@ -116,8 +107,8 @@ def _draw_run(ax: Axes, row: int, verdict: Verdict, kinds: set[str]) -> float:
             ", ".join(verdict.codes),
             xy=(reach, row),
             xytext=(8, 0),
-            textcoords="offset points",
             va="center",
+            textcoords="offset points",
             fontsize=8,
             color=FAIL_COLOR,
         )
