@@ -19,12 +19,12 @@ from mitmproxy import ctx, exceptions, http
 
 try:
     from recorder import __version__
-    from recorder.capture import CaptureWriter, Open
+    from recorder.capture import SEGMENT_DELETED, CaptureWriter, Open
     from recorder.redact import redact_headers, redact_subprotocol, redact_url
 except ImportError:  # loaded by a mitmdump whose Python lacks wstape: use this checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from recorder import __version__
-    from recorder.capture import CaptureWriter, Open
+    from recorder.capture import SEGMENT_DELETED, CaptureWriter, Open
     from recorder.redact import redact_headers, redact_subprotocol, redact_url
 
 log = logging.getLogger("wstape")
@@ -56,6 +56,7 @@ class Recorder:
         self.trim = True
         self.frames = 0
         self.frames_lost = 0
+        self.bug_logged = False
         self.bytes = 0
         self.connections = 0
         self._ticker: asyncio.Task | None = None
@@ -154,11 +155,19 @@ class Recorder:
         message = flow.websocket.messages[-1]
         self.frames += 1
         self.bytes += len(message.content)
-        self._guard(
-            lambda w: w.message(
-                flow.id, message.timestamp, message.from_client, message.is_text, message.content
-            )
-        )
+        # The hot path: every frame of every connection passes here, so no closure
+        # and no _guard call, just the same handling inline.
+        writer = self.writer
+        if writer is not None:
+            try:
+                writer.message(
+                    flow.id, message.timestamp, message.from_client, message.is_text,
+                    message.content,
+                )  # fmt: skip
+            except Exception as exc:
+                self._handle(exc)
+        elif self.failed:
+            self.frames_lost += 1
         if self.trim:
             # Keep the last message: addons after this one (the dumper) read messages[-1].
             del flow.websocket.messages[:-1]
@@ -194,7 +203,7 @@ class Recorder:
         try:
             writer.close_all()
         except OSError as exc:
-            self._fail(exc)
+            self._fail(exc, writer)
 
     def _open_record(self, flow: http.HTTPFlow) -> Open:
         request, response = flow.request, flow.response
@@ -221,29 +230,42 @@ class Recorder:
 
     def _guard(self, action) -> None:
         """Runs a writer action; on failure, logs once and keeps traffic flowing."""
-        if self.writer is None:
-            if self.failed:
-                self.frames_lost += 1
-            return
-        try:
-            action(self.writer)
-        except OSError as exc:
-            self._fail(exc)
-        except KeyError:
-            pass  # a connection that opened before recording started
-        except Exception:  # an addon bug must never cost the user their traffic
-            log.exception("wstape: recording this event failed; traffic continues")
+        if self.writer is not None:
+            try:
+                action(self.writer)
+            except Exception as exc:
+                self._handle(exc)
 
-    def _fail(self, exc: OSError) -> None:
-        path = self.writer.segment_path if self.writer else None
-        self.failed = f"{path}: {exc.strerror or exc}"
+    def _handle(self, exc: Exception) -> None:
+        if isinstance(exc, OSError):
+            self._fail(exc)
+        elif isinstance(exc, KeyError):
+            pass  # a connection that opened before recording started
+        elif not self.bug_logged:  # an addon bug must never cost the user their traffic
+            self.bug_logged = True
+            log.error(
+                "wstape: recording an event failed; traffic continues (further failures "
+                "like this are not logged)",
+                exc_info=exc,
+            )
+
+    def _fail(self, exc: OSError, writer: CaptureWriter | None = None) -> None:
+        """Recording stops for good: one error line, and the frames not on disk are
+        counted as lost (the status line shows them)."""
+        writer = writer or self.writer
+        self.writer = None
+        # os.open names the file it could not create (a new segment); os.write does not.
+        where = exc.filename or (writer.segment_path if writer else None) or "capture"
+        self.failed = f"{where}: {exc.strerror or exc}"
+        kept = ", everything written so far stays readable"
+        if exc.strerror == SEGMENT_DELETED:
+            kept = ""
         log.error(
             f"wstape: cannot write the capture ({self.failed}); recording stopped, "
-            "traffic continues, everything written so far stays readable"
+            f"traffic continues{kept}"
         )
-        writer, self.writer = self.writer, None
         if writer is not None:
-            writer.abandon()
+            self.frames_lost += writer.abandon()
 
 
 addons = [Recorder()]

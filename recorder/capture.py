@@ -9,6 +9,7 @@ import mitmproxy, so captures can be read where mitmproxy is not installed.
 from __future__ import annotations
 
 import contextlib
+import errno
 import heapq
 import os
 import reprlib
@@ -34,6 +35,7 @@ MAX_FRAME_BYTES = 256 * 1024 * 1024
 MAX_TEXT_FIELD = 1024 * 1024
 MAX_CONTAINER_LEN = 4096
 READ_CHUNK = 1024 * 1024
+SEGMENT_DELETED = "the segment file was deleted"
 
 
 class RecordType(IntEnum):
@@ -145,6 +147,7 @@ class CaptureWriter:
     _conn_index: dict[str, int] = field(default_factory=dict, init=False)
     _open_records: dict[str, Open] = field(default_factory=dict, init=False)
     _next_index: int = field(default=0, init=False)
+    _unwritten: int | None = field(default=None, init=False)  # set by a failed write
     _packer: msgpack.Packer = field(init=False)
 
     def __post_init__(self) -> None:
@@ -200,7 +203,14 @@ class CaptureWriter:
 
     def flush(self) -> None:
         self._write_buffer()
-        if self._segment is not None and self._segment.size >= self.segment_bytes:
+        segment = self._segment
+        if segment is None:
+            return
+        if os.fstat(segment.fd).st_nlink == 0:
+            # The capture was deleted under us: writing on would fill a file nobody can
+            # open, and no write would ever fail to say so.
+            raise FileNotFoundError(errno.ENOENT, SEGMENT_DELETED, str(segment.path))
+        if segment.size >= self.segment_bytes:
             self._rotate()
 
     def _write_buffer(self) -> None:
@@ -212,6 +222,11 @@ class CaptureWriter:
         try:
             while written < len(view):
                 written += os.write(self._segment.fd, view[written:])
+        except OSError:
+            # The file may now end inside a record: count, while the whole buffer is
+            # still here, the messages that did not wholly reach it.
+            self._unwritten = _messages_ending_after(view, written)
+            raise
         finally:
             view.release()
             # On a failed write what did reach the file stays counted, so a
@@ -222,13 +237,18 @@ class CaptureWriter:
     def open_connection_ids(self) -> list[str]:
         return list(self._open_records)
 
-    def abandon(self) -> None:
-        """Closes the segment without writing what is buffered (after a failed write)."""
+    def abandon(self) -> int:
+        """Closes the segment without writing what is buffered (after a failed write);
+        returns how many messages given to the writer never wholly reached a file."""
+        lost = self._unwritten
+        if lost is None:  # the failure was not a write: the buffer holds whole records
+            lost = _messages_ending_after(self._buffer, 0)
         self._buffer.clear()
         if self._segment is not None:
             with contextlib.suppress(OSError):
                 os.close(self._segment.fd)
             self._segment = None
+        return lost
 
     def close_all(self) -> None:
         """Flush and close the current segment; the writer is done."""
@@ -294,6 +314,14 @@ class CaptureWriter:
         os.close(self._segment.fd)
         self._segment = None
         self._start_segment()
+
+
+def _messages_ending_after(data: bytes | bytearray | memoryview, start: int) -> int:
+    """How many message records in `data` (our own, whole records from its first byte)
+    end beyond byte `start`. Only for failures, so it may decode everything."""
+    unpacker = msgpack.Unpacker(max_buffer_size=max(len(data), 1))
+    unpacker.feed(data)
+    return sum(1 for record in unpacker if record[0] == 2 and unpacker.tell() > start)
 
 
 def _as_dict(record: Open) -> dict:
