@@ -9,11 +9,12 @@ from collections.abc import Callable, Iterable, Iterator
 from types import MappingProxyType
 
 from analyzer.events import Canonical, Event, to_event
+from analyzer.parallel import reader
 from analyzer.profile import DEFAULT_PROFILE, Profile, load_profile
 from analyzer.report import Report, merge
 from analyzer.rules import Verdict, judge
 from analyzer.runs import LINGER_S, Run, RunAssembler
-from recorder.capture import Close, Error, Message, Open, Record, read_capture
+from recorder.capture import Close, Error, Message, Open, Record
 
 PathLike = str | os.PathLike
 
@@ -39,11 +40,14 @@ class Analysis:
         self._assembler = RunAssembler(self.profile)
         self._first_odd: dict[Canonical, Event] = {}
 
-    def feed(self, record: Record) -> list[Verdict]:
-        """Takes one record; returns the verdicts of runs that this record finished."""
+    def feed(self, record: Record | Event) -> list[Verdict]:
+        """Takes one record; returns the verdicts of runs that this record finished.
+
+        A message may come as the Event already extracted from it (by a parallel worker).
+        """
         assembler = self._assembler
-        if isinstance(record, Message):
-            event = to_event(record, self.profile)
+        if isinstance(record, Message | Event):
+            event = to_event(record, self.profile) if isinstance(record, Message) else record
             self.frames[event.canonical.value] += 1
             self._first_odd.setdefault(event.canonical, event)
             runs = assembler.add(event)
@@ -108,7 +112,8 @@ _ODD_FRAMES = {
 
 def _closed(record: Close) -> str:
     if record.code is None:
-        return "dropped without a close frame"
+        # A reason without a code: the source does not say how it closed (a HAR file).
+        return f"ended ({record.reason})" if record.reason else "dropped without a close frame"
     by = f" by the {record.closed_by}" if record.closed_by else ""
     reason = f" ({record.reason})" if record.reason else ""
     return f"closed with code {record.code}{reason}{by}"
@@ -146,31 +151,43 @@ def analyze(
     warn: Callable[[str], None] | None = None,
     on_verdict: Callable[[Verdict], None] | None = None,
     keep_events: bool = True,
+    workers: int = 1,
+    dask: str | None = None,
+    progress: bool | str = False,
     **targets: float | None,
 ) -> Report:
-    """Reads and judges one or more captures (folders or segment files), each on its own.
+    """Reads and judges one or more captures (wstape folders or segments, mitmproxy flow files,
+    HAR files), each on its own.
 
     Each verdict goes to `on_verdict` as soon as its run is over (for streaming output); the
     report holds them all, without their events unless `keep_events`. Raises
     recorder.capture.CaptureError for an unreadable capture and ProfileError for a bad profile;
     reader warnings (a truncated tail) go to `warn` and into the report.
+
+    With `workers` > 1 the segments and files are decoded on that many processes, with `dask`
+    (a scheduler address) on that Dask cluster; the report is identical either way
+    (analyzer/parallel.py). Local processes are forked when this process runs no other thread,
+    else started by forkserver, which imports the caller's __main__: guard a script's entry with
+    `if __name__ == "__main__":`. Raises analyzer.parallel.ClusterError when Dask cannot be used.
+    With `progress` (true, or the bar's label), a bar on a terminal's stderr shows how much
+    has been read.
     """
     resolved = resolve_profile(profile, **targets)
-    if isinstance(paths, str | os.PathLike):
-        paths = [paths]
+    paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     reports = []
-    for path in paths:
-        analysis = Analysis(resolved, os.fspath(path), keep_events)
+    with reader(paths, resolved, workers, dask, progress) as read:
+        for path in paths:
+            analysis = Analysis(resolved, os.fspath(path), keep_events)
 
-        def collect(message: str, analysis: Analysis = analysis) -> None:
-            analysis.warnings.append(message)
-            if warn is not None:
-                warn(message)
+            def collect(message: str, analysis: Analysis = analysis) -> None:
+                analysis.warnings.append(message)
+                if warn is not None:
+                    warn(message)
 
-        for verdict in iter_verdicts(read_capture(path, warn=collect), analysis):
-            if on_verdict is not None:
-                on_verdict(verdict)
-        reports.append(analysis.report())
+            for verdict in iter_verdicts(read(path, collect), analysis):
+                if on_verdict is not None:
+                    on_verdict(verdict)
+            reports.append(analysis.report())
     return merge(reports)
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from analyzer.events import Canonical, to_event
 from analyzer.profile import DEFAULT_PROFILE, ID_FIELDS, Profile
-from recorder.capture import read_messages
+from analyzer.sources import read_messages
 
 if TYPE_CHECKING:
     import pandas
@@ -30,7 +30,7 @@ def load(
     profile: Profile | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> pandas.DataFrame:
-    """Every frame of a capture (folder or segment file), in capture order.
+    """Every frame of a capture (folder or segment file, mitmproxy flow file, HAR file), in order.
 
     Columns: connection, direction ("client"/"server"), kind ("text"/"binary"), type (the
     backend's event type), canonical (what wstape reads it as) and envelope are categories;

@@ -12,7 +12,9 @@ from analyzer.api import analyze as analyze_captures
 from analyzer.api import resolve_profile
 from analyzer.commands.common import EXIT_FAILED, InputError, input_errors, warn
 from analyzer.commands.compare import plot_path
+from analyzer.commands.split import Split, resolve, split_options
 from analyzer.junit import junit_xml
+from analyzer.parallel import ClusterError
 from analyzer.profile import ProfileError
 from analyzer.progress import tracked_paths
 from analyzer.report import Report, merge, render_run, render_summary
@@ -60,6 +62,7 @@ from analyzer.rules import Verdict
     help="Runs whose timelines --plot and --html draw, failed first (default 20).",
 )  # fmt: skip
 @click.option("-q", "--quiet", is_flag=True, help="Print only the summary, not each run's report.")
+@split_options
 def analyze(
     paths: tuple[str, ...],
     profile: str | None,
@@ -72,8 +75,13 @@ def analyze(
     html: str | None,
     timelines: int,
     quiet: bool,
+    workers: int | None,
+    dask: str | None,
 ) -> None:
     """Check that every chat run in the captures at PATH got its seven events.
+
+    PATH is a wstape capture folder or segment, a mitmproxy flow file (mitmdump -w)
+    or a HAR file with WebSocket messages, told apart by their content.
 
     Prints a report per run as each run ends (events seen, timeline, failures),
     then a summary table; warnings go to stderr. Exit 0 when every run passed,
@@ -88,6 +96,9 @@ def analyze(
       wstape analyze captures/today --json - | jq '.runs[] | select(.status=="failed")'
       wstape analyze captures/acme --profile analyzer/profiles/example.toml
       wstape analyze captures/today -q --plot runs.png --html report.html
+      wstape analyze flows.mitm session.har
+      wstape analyze captures/2026-* -q --workers 8
+      wstape analyze captures/2026-* -q --dask tcp://scheduler:8786
     """
     targets = {
         "max_first_event_s": max_first_event_s,
@@ -103,8 +114,9 @@ def analyze(
         try:
             # Run reports print as runs end; only JUnit, plots and HTML need timelines kept.
             keep = bool(junit or plot or html)
-            report = _read(paths, profile, show if stream else None, keep, targets)
-        except ProfileError as exc:
+            split = resolve(workers, dask)
+            report = _read(paths, profile, show if stream else None, keep, targets, split)
+        except (ProfileError, ClusterError) as exc:
             raise InputError(str(exc)) from None
         for message in report.warnings:
             warn(message)
@@ -120,11 +132,18 @@ def _read(
     show: Callable[[Verdict], None] | None,
     keep_events: bool,
     targets: dict,
+    split: Split,
 ) -> Report:
     """Judges each capture in turn, with a progress bar over them on a terminal, unless run
     reports printing there already show the progress."""
     resolved = resolve_profile(profile, **targets)
     bar = not (show is not None and sys.stdout.isatty())
+    if split.split:
+        # One call over every path, so all their segments spread over the workers at once.
+        return analyze_captures(
+            paths, resolved, on_verdict=show, keep_events=keep_events,
+            workers=split.workers, dask=split.dask, progress=bar,
+        )  # fmt: skip
     return merge(
         analyze_captures(path, resolved, on_verdict=show, keep_events=keep_events)
         for path in tracked_paths(paths, "analyzing", enabled=bar)

@@ -9,6 +9,8 @@ import json
 import click
 
 from analyzer.commands.common import EXIT_FAILED, InputError, input_errors, warn
+from analyzer.commands.split import Split, resolve, split_options
+from analyzer.parallel import ClusterError
 from analyzer.profile import ProfileError
 from analyzer.report import Report
 
@@ -165,6 +167,7 @@ THRESHOLD_HELP = {
     metavar="N",
     help="Runs per release whose timelines the HTML report draws, failed first (default 20).",
 )
+@split_options
 def compare(
     baseline: str,
     candidate: str,
@@ -182,6 +185,8 @@ def compare(
     plot: str | None,
     html: str | None,
     timelines: int,
+    workers: int | None,
+    dask: str | None,
 ) -> None:
     from analyzer.compare import Thresholds, compare_reports
 
@@ -194,7 +199,8 @@ def compare(
         "max_total_s": max_total_s,
     }
     with input_errors():
-        base, cand = read_releases(baseline, candidate, profile, bool(html), targets)
+        split = resolve(workers, dask)
+        base, cand = read_releases(baseline, candidate, profile, bool(html), targets, split)
         comparison = compare_reports(base, cand, thresholds)
         write_outputs(comparison, base, cand, json_out, plot, html, timelines)
     if comparison.regressed:
@@ -202,7 +208,12 @@ def compare(
 
 
 def read_releases(
-    baseline: str, candidate: str, profile: str | None, keep_events: bool, targets: dict
+    baseline: str,
+    candidate: str,
+    profile: str | None,
+    keep_events: bool,
+    targets: dict,
+    split: Split | None = None,
 ) -> tuple[Report, Report]:
     """Both releases' reports, with a progress bar over their captures on a terminal."""
     from analyzer.api import analyze
@@ -214,12 +225,23 @@ def read_releases(
     work = [(side, path) for side, paths in sides.items() for path in paths]
     reports: dict[str, list[Report]] = {"baseline": [], "candidate": []}
     try:
-        items = track(work, "comparing", lambda item: capture_bytes(item[1]), name=lambda i: i[1])
-        for side, path in items:
-            reports[side].append(
-                analyze(path, profile, warn=warn, keep_events=keep_events, **targets)
+        if split is not None and split.split:
+            # One call per side over all its captures, so their segments spread over the workers.
+            for side, paths in sides.items():
+                reports[side].append(
+                    analyze(paths, profile, warn=warn, keep_events=keep_events,
+                            workers=split.workers, dask=split.dask, progress="comparing",
+                            **targets)
+                )  # fmt: skip
+        else:
+            items = track(
+                work, "comparing", lambda item: capture_bytes(item[1]), name=lambda i: i[1]
             )
-    except ProfileError as exc:
+            for side, path in items:
+                reports[side].append(
+                    analyze(path, profile, warn=warn, keep_events=keep_events, **targets)
+                )
+    except (ProfileError, ClusterError) as exc:
         raise InputError(str(exc)) from None
     merged = merge(reports["baseline"]), merge(reports["candidate"])
     for (side, given), report in zip(
