@@ -1,0 +1,94 @@
+"""The processes a benchmark drives: the demo backend and mitmdump, with or without the
+wstape addon, on free loopback ports; each started, waited for and always stopped."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from recorder.launch import ADDON, find_mitmdump
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process, from /proc (psutil is not a dependency)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
+
+
+@contextlib.contextmanager
+def running(args: list[str], port: int) -> Iterator[subprocess.Popen]:
+    proc = subprocess.Popen(
+        args, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_listening(port, proc)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def backend(port: int) -> list[str]:
+    return [sys.executable, "-m", "demo.backend", "--port", str(port), "--ping-interval", "0"]
+
+
+NOOP_ADDON = Path(__file__).resolve().parent / "noop_addon.py"
+
+
+def mitmdump(upstream_port: int, port: int, *addon: str) -> list[str]:
+    """Reverse-proxy mitmdump in the same mode with the same options for every variant;
+    `addon` adds its arguments (see `wstape` and `noop`), none for bare mitmdump."""
+    return [
+        find_mitmdump(),
+        "--mode", f"reverse:http://127.0.0.1:{upstream_port}@127.0.0.1:{port}",
+        "--set", "flow_detail=0",
+        *addon,
+    ]  # fmt: skip
+
+
+def wstape(capture: Path) -> list[str]:
+    return ["-s", str(ADDON), "--set", f"wstape_dir={capture}"]
+
+
+def noop() -> list[str]:
+    return ["-s", str(NOOP_ADDON)]
