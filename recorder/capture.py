@@ -579,8 +579,11 @@ def _check_tail(path: Path, stream: BinaryIO, offset: int) -> None:
     short, such as a length of 4 GiB: msgpack waits for data it is promised rather
     than checking the promise, so the end of a file would otherwise always read as
     a truncated tail. Only the start of the tail is read; a payload is skipped."""
-    stream.seek(offset)
-    data = stream.read(TAIL_CHECK_BYTES)
+    try:
+        stream.seek(offset)
+        data = stream.read(TAIL_CHECK_BYTES)
+    except OSError as exc:
+        raise _fail(path, offset, f"cannot read: {exc.strerror or exc}") from None
     pos, pending = 0, 1  # values still to come
     while pending and pos < len(data):
         byte = data[pos]
@@ -636,7 +639,10 @@ def segment_files(path: str | os.PathLike) -> list[Path]:
     """The segment files of a recording folder (or the file itself), in write order."""
     path = Path(path)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix == SEGMENT_SUFFIX and p.is_file())
+        try:
+            files = sorted(p for p in path.iterdir() if p.suffix == SEGMENT_SUFFIX and p.is_file())
+        except OSError as exc:
+            raise CaptureError(f"{path}: cannot list: {exc.strerror or exc}") from None
         if not files:
             raise CaptureError(f"{path}: no {SEGMENT_SUFFIX} segment files in this folder")
         return files
