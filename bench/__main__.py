@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [recorder] [reader]`: runs the benchmarks and prints each
+"""`python -m bench [--quick] [recorder] [reader] [analyzer]`: runs the benchmarks and prints each
 table with the command that reproduces it."""
 
 from __future__ import annotations
@@ -7,6 +7,8 @@ import argparse
 import os
 import platform
 import sys
+
+BENCHMARKS = ["recorder", "reader", "analyzer"]
 
 
 def machine() -> str:
@@ -26,13 +28,13 @@ def main(argv: list[str] | None = None) -> int:
         description="wstape benchmarks: ratios against peers measured side by side in one run.",
         epilog="example: python -m bench --quick reader",
     )
-    parser.add_argument("which", nargs="*", help="recorder, reader (default: both)")
+    parser.add_argument("which", nargs="*", help="recorder, reader, analyzer (default: all)")
     parser.add_argument("--quick", action="store_true", help="fewer frames and rounds")
     args = parser.parse_args(argv)
-    unknown = set(args.which) - {"recorder", "reader"}
+    unknown = set(args.which) - set(BENCHMARKS)
     if unknown:
-        parser.error(f"unknown benchmark {', '.join(sorted(unknown))}: choose recorder or reader")
-    which = args.which or ["recorder", "reader"]
+        parser.error(f"unknown benchmark {', '.join(sorted(unknown))}: choose from {BENCHMARKS}")
+    which = args.which or BENCHMARKS
     command = " ".join(["python -m bench", *(["--quick"] if args.quick else []), *args.which])
     print(f"# {command}   on {machine()}\n")
     if "recorder" in which:
@@ -43,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import reader
 
         reader.run(reader.QUICK if args.quick else reader.FULL)
+    if "analyzer" in which:
+        from bench import analyzer
+
+        analyzer.run(analyzer.QUICK if args.quick else analyzer.FULL)
     return 0
 
 

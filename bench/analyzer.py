@@ -1,0 +1,182 @@
+"""How fast the analyzer judges a capture: `analyzer.analyze` (what `wstape analyze` runs),
+`analyzer.load` and the same session from a mitmproxy flow file, against a raw msgpack decode
+of the same files and against that decode plus `json.loads` of every payload (the floor of any
+analyzer that reads the JSON); one worker against two; and analyze's peak memory on two
+captures ten times apart in size."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgpack
+
+from bench import chat
+from bench.reader import wstape_reader
+from bench.table import print_table
+from recorder.capture import READ_CHUNK, segment_files
+
+TARGET_SHARE = 1 / 3
+RAW, FLOOR = "raw msgpack.Unpacker", "raw decode + json.loads"
+ANALYZE, WORKERS2 = "analyzer.analyze (wstape analyze)", "analyzer.analyze, workers=2"
+LOAD, FLOWS = "analyzer.load (DataFrame)", "analyzer.analyze, mitmproxy flow file"
+MESSAGE = 2  # the record type of a message (docs/capture-format.md)
+
+
+@dataclass(frozen=True)
+class Plan:
+    rounds: int  # best of this many timings per path
+    connections: int  # clients chatting at once, in both memory captures
+    runs: int  # in the timed capture; the small memory capture has a tenth
+    segment_bytes: int  # small enough that workers=2 has segments to share
+
+
+FULL = Plan(rounds=2, connections=100, runs=30_000, segment_bytes=16 * 2**20)
+QUICK = Plan(rounds=2, connections=40, runs=3_000, segment_bytes=2 * 2**20)
+
+
+def raw_decode(directory: Path) -> int:
+    """The floor: every record decoded by msgpack, nothing checked or typed; counts messages."""
+    count = 0
+    for file in segment_files(directory):
+        with open(file, "rb") as stream:
+            for record in msgpack.Unpacker(stream, read_size=READ_CHUNK, raw=False):
+                count += record[0] == MESSAGE
+    return count
+
+
+def decode_and_parse(directory: Path) -> int:
+    """The floor for an analyzer of JSON events: every record decoded, every text payload
+    parsed, nothing else."""
+    count = 0
+    loads = json.loads
+    for file in segment_files(directory):
+        with open(file, "rb") as stream:
+            for record in msgpack.Unpacker(stream, read_size=READ_CHUNK, raw=False):
+                if record[0] == MESSAGE:
+                    count += 1
+                    if record[4]:
+                        loads(record[5])
+    return count
+
+
+def _analyze(workers: int = 1) -> Callable[[Path], int]:
+    def run(path: Path) -> int:
+        from analyzer import analyze
+
+        return sum(analyze(path, keep_events=False, workers=workers).frames.values())
+
+    return run
+
+
+def _load(path: Path) -> int:
+    from analyzer import load
+
+    return len(load(path))
+
+
+def run(plan: Plan) -> None:
+    with tempfile.TemporaryDirectory(prefix="wstape-bench-") as tmp:
+        big = chat.Shape(plan.connections, plan.runs)
+        capture, flows = Path(tmp) / "capture", Path(tmp) / "session.flows"
+        frames, payload_bytes = chat.write_capture(capture, big, plan.segment_bytes)
+        chat.write_flows(flows, big)
+        files = segment_files(capture)
+        disk_bytes = sum(file.stat().st_size for file in files)
+        inputs = {RAW: capture, FLOOR: capture, "recorder.capture.read_capture": capture,
+                  ANALYZE: capture, WORKERS2: capture, LOAD: capture, FLOWS: flows}  # fmt: skip
+        paths = {RAW: raw_decode, FLOOR: decode_and_parse,
+                 "recorder.capture.read_capture": wstape_reader, ANALYZE: _analyze(),
+                 WORKERS2: _analyze(2), LOAD: _load, FLOWS: _analyze()}  # fmt: skip
+        best = {name: float("inf") for name in paths}
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a clean capture must read without a warning
+            # Alternating rounds, best of each: the least disturbed run of every path.
+            for _ in range(plan.rounds):
+                for name, read in paths.items():
+                    start = time.perf_counter()
+                    counted = read(inputs[name])
+                    best[name] = min(best[name], time.perf_counter() - start)
+                    assert counted == frames, f"{name} counted {counted} of {frames} frames"
+        small = Path(tmp) / "small"
+        chat.write_capture(small, chat.Shape(plan.connections, plan.runs // 10), plan.segment_bytes)
+        memory = [_peak_memory(small), _peak_memory(capture)]
+    print(
+        f"analyzer: {frames:,} frames ({big.runs:,} runs over {big.connections} connections at "
+        f"once) in {len(files)} segment files ({disk_bytes / 2**20:,.1f} MiB); best of "
+        f"{plan.rounds} alternating runs each"
+    )
+    _report_speed(frames, best)
+    print(
+        f"size on disk: {disk_bytes:,} bytes for {payload_bytes:,} payload bytes "
+        f"({disk_bytes / payload_bytes:.3f}x)\n"
+    )
+    _report_memory(memory)
+
+
+def _report_speed(frames: int, best: dict[str, float]) -> None:
+    raw, floor = best[RAW], best[FLOOR]
+    rows = [
+        [name, f"{frames / seconds:,.0f}", f"{seconds:.3f}", f"{raw / seconds:.3f}",
+         f"{floor / seconds:.3f}"]
+        for name, seconds in best.items()
+    ]  # fmt: skip
+    print_table(["path", "frames/s", "seconds", "vs raw", "vs raw+json"], rows)
+    share = raw / best[ANALYZE]
+    verdict = "met" if share >= TARGET_SHARE else "MISSED"
+    print(
+        f"analyze runs at {share:.3f} of raw decode speed (target >= 1/3: {verdict}) and at "
+        f"{floor / best[ANALYZE]:.3f} of decode + json.loads; json.loads alone leaves "
+        f"{raw / floor:.3f} of raw"
+    )
+    print(
+        f"workers=2 vs 1: {best[ANALYZE] / best[WORKERS2]:.2f}x the speed "
+        f"({best[WORKERS2]:.2f} s against {best[ANALYZE]:.2f} s)"
+    )
+
+
+# Runs in a fresh interpreter so that one capture's peak is not another's.
+_MEASURE = """
+import json, sys
+def rss(key):
+    with open("/proc/self/status") as status:
+        return next(int(l.split()[1]) for l in status if l.startswith(key))
+import analyzer
+base = rss("VmRSS:")
+report = analyzer.analyze(sys.argv[1], keep_events=False)
+print(json.dumps({"base": base, "peak": rss("VmHWM:"), "runs": len(report.verdicts),
+                  "frames": sum(report.frames.values())}))
+"""
+
+
+def _peak_memory(capture: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(capture)], capture_output=True, text=True, check=True
+    )
+    figures = json.loads(out.stdout)
+    figures["mib"] = sum(f.stat().st_size for f in segment_files(capture)) / 2**20
+    return figures
+
+
+def _report_memory(memory: list[dict]) -> None:
+    rows = [
+        [f"{m['frames']:,} frames", f"{m['runs']:,}", f"{m['mib']:,.1f}",
+         f"{m['base'] / 1024:,.1f}", f"{m['peak'] / 1024:,.1f}",
+         f"{(m['peak'] - m['base']) / 1024:,.1f}"]
+        for m in memory
+    ]  # fmt: skip
+    print("analyze's peak memory (keep_events=False, one process; same connections at once)")
+    print_table(["capture", "runs", "MiB on disk", "RSS after import MiB", "peak RSS MiB",
+                 "growth MiB"], rows)  # fmt: skip
+    small, big = memory
+    print(
+        f"{big['mib'] / small['mib']:.1f}x the capture, {big['peak'] / small['peak']:.2f}x the "
+        f"peak RSS ({(big['peak'] - small['peak']) / 1024:+,.1f} MiB)\n"
+    )
