@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from recorder.capture import CaptureError, Close, Error, Message, Open, Record
-from recorder.redact import redact_headers, redact_subprotocol, redact_url
+from recorder.handshake import open_record
 
 TEXT, BINARY = 1, 2
 STOPPED = "recorder stopped while the connection was open"  # as the addon says it
@@ -82,26 +82,8 @@ def _flow_records(flow, redact: bool) -> list[Record]:
 def _open(flow, conn: str, redact: bool) -> Open:
     """What recorder.addon writes at websocket_start, from the flow's handshake."""
     request, response = flow.request, flow.response
-    req_headers = tuple(request.headers.items(multi=True))
-    resp_headers = tuple(response.headers.items(multi=True)) if response else ()
-    subprotocol = response.headers.get("sec-websocket-protocol") if response else None
-    url, path = _ws_url(request.pretty_url), request.path
-    if redact:
-        url, path = redact_url(url), redact_url(path)
-        req_headers, resp_headers = redact_headers(req_headers), redact_headers(resp_headers)
-        subprotocol = redact_subprotocol(subprotocol) if subprotocol else subprotocol
     ts = (response.timestamp_end if response else None) or request.timestamp_start
-    return Open(
-        connection=conn,
-        ts=_time(ts, "handshake time"),
-        url=url,
-        path=path,
-        subprotocol=subprotocol,
-        client=_address(flow.client_conn.peername),
-        server=_address(flow.server_conn.peername or flow.server_conn.address),
-        request_headers=req_headers,
-        response_headers=resp_headers,
-    )
+    return open_record(flow, conn, _time(ts, "handshake time"), redact)
 
 
 def _message(conn: str, message) -> Message | None:
@@ -136,20 +118,6 @@ def _end(flow, conn: str, last: float) -> Close | Error:
     return Close(
         conn, _time(end, "close time"), code, _text(ws.close_reason or "", "reason"), closed_by
     )
-
-
-def _ws_url(url: str) -> str:
-    for http_scheme, ws_scheme in (("https://", "wss://"), ("http://", "ws://")):
-        if url.startswith(http_scheme):
-            return ws_scheme + url[len(http_scheme) :]
-    return url
-
-
-def _address(addr) -> str | None:
-    if not addr:
-        return None
-    host, port = addr[0], addr[1]
-    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
 
 def _time(value: object, what: str) -> float:

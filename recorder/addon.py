@@ -20,31 +20,15 @@ from mitmproxy import ctx, exceptions, http
 try:
     from recorder import __version__
     from recorder.capture import SEGMENT_DELETED, CaptureWriter, Open
-    from recorder.redact import redact_headers, redact_subprotocol, redact_url
+    from recorder.handshake import open_record
 except ImportError:  # loaded by a mitmdump whose Python lacks wstape: use this checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from recorder import __version__
     from recorder.capture import SEGMENT_DELETED, CaptureWriter, Open
-    from recorder.redact import redact_headers, redact_subprotocol, redact_url
+    from recorder.handshake import open_record
 
 log = logging.getLogger("wstape")
 STATUS_PREFIX = "wstape-status "
-
-
-def _address(addr) -> str | None:
-    if not addr:
-        return None
-    host, port = addr[0], addr[1]
-    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-
-
-def _ws_url(flow: http.HTTPFlow) -> str:
-    url = flow.request.pretty_url
-    if url.startswith("https://"):
-        return "wss://" + url[len("https://") :]
-    if url.startswith("http://"):
-        return "ws://" + url[len("http://") :]
-    return url
 
 
 class Recorder:
@@ -206,27 +190,9 @@ class Recorder:
             self._fail(exc, writer)
 
     def _open_record(self, flow: http.HTTPFlow) -> Open:
-        request, response = flow.request, flow.response
-        redact = ctx.options.wstape_redact
-        req_headers = tuple(request.headers.items(multi=True))
-        resp_headers = tuple(response.headers.items(multi=True)) if response else ()
-        subprotocol = response.headers.get("sec-websocket-protocol") if response else None
-        url, path = _ws_url(flow), request.path
-        if redact:
-            url, path = redact_url(url), redact_url(path)
-            req_headers, resp_headers = redact_headers(req_headers), redact_headers(resp_headers)
-            subprotocol = redact_subprotocol(subprotocol) if subprotocol else subprotocol
-        return Open(
-            connection=flow.id,
-            ts=(response.timestamp_end if response else None) or time.time(),
-            url=url,
-            path=path,
-            subprotocol=subprotocol,
-            client=_address(flow.client_conn.peername),
-            server=_address(flow.server_conn.peername or flow.server_conn.address),
-            request_headers=req_headers,
-            response_headers=resp_headers,
-        )
+        response = flow.response
+        ts = (response.timestamp_end if response else None) or time.time()
+        return open_record(flow, flow.id, ts, ctx.options.wstape_redact)
 
     def _guard(self, action) -> None:
         """Runs a writer action; on failure, logs once and keeps traffic flowing."""

@@ -1,0 +1,50 @@
+"""A mitmproxy flow's WebSocket handshake as a capture's open record, redacted.
+
+Shared by the addon (live, at websocket_start) and the flow-file reader (offline), so
+a `mitmdump -w` file reads back as the very records the recorder wrote. It duck-types
+the flow and imports nothing from mitmproxy.
+"""
+
+from __future__ import annotations
+
+from recorder.records import Open
+from recorder.redact import redact_headers, redact_subprotocol, redact_url
+
+
+def address(addr) -> str | None:
+    """('::1', 80) → '[::1]:80'; ('127.0.0.1', 80) → '127.0.0.1:80'."""
+    if not addr:
+        return None
+    host, port = addr[0], addr[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+def ws_url(url: str) -> str:
+    """The handshake's http(s) URL as the ws(s) URL the client asked for."""
+    for http, ws in (("https://", "wss://"), ("http://", "ws://")):
+        if url.startswith(http):
+            return ws + url[len(http) :]
+    return url
+
+
+def open_record(flow, connection: str, ts: float, redact: bool) -> Open:
+    request, response = flow.request, flow.response
+    req_headers = tuple(request.headers.items(multi=True))
+    resp_headers = tuple(response.headers.items(multi=True)) if response else ()
+    subprotocol = response.headers.get("sec-websocket-protocol") if response else None
+    url, path = ws_url(request.pretty_url), request.path
+    if redact:
+        url, path = redact_url(url), redact_url(path)
+        req_headers, resp_headers = redact_headers(req_headers), redact_headers(resp_headers)
+        subprotocol = redact_subprotocol(subprotocol) if subprotocol else subprotocol
+    return Open(
+        connection=connection,
+        ts=ts,
+        url=url,
+        path=path,
+        subprotocol=subprotocol,
+        client=address(flow.client_conn.peername),
+        server=address(flow.server_conn.peername or flow.server_conn.address),
+        request_headers=req_headers,
+        response_headers=resp_headers,
+    )
