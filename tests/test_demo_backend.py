@@ -4,8 +4,6 @@ clients and the demo players; every scenario, envelope, echo, ping, reconnect, l
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import json
 import signal
 import ssl
@@ -15,10 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from certs import self_signed
 from websockets.asyncio.client import connect
 
 from demo.players import Frame, Transcript, chat, event_of, play, user_message
@@ -284,37 +279,9 @@ def test_play_runs_users_concurrently_through_every_scenario(fast):
     assert all(t.event_types().count("agent_completed") == 2 for t in transcripts)
 
 
-def self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    loopback = ipaddress.ip_address("127.0.0.1")
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(loopback)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 def test_wss_with_a_self_signed_certificate(start_backend, tmp_path):
-    cert, key = self_signed(tmp_path)
+    made = self_signed(tmp_path)
+    cert, key = made.cert, made.key
     backend = start_backend(*FAST, "--certfile", str(cert), "--keyfile", str(key))
     assert backend.url.startswith("wss://")
     trusting = ssl.create_default_context(cafile=str(cert))
