@@ -24,8 +24,11 @@ def main() -> None:
     \b
     A first session:
       wstape demo                                   # demo backend, recorder, users, report
-      wstape record --upstream http://127.0.0.1:8000 --listen 127.0.0.1:8080 --out captures/today
-      wstape export captures/today --format jsonl | head
+      wstape record --upstream http://127.0.0.1:8000 --listen 127.0.0.1:8080 --out captures/r41
+      wstape analyze captures/r41 --html report.html   # a verdict per chat run
+      wstape export captures/r41 | head               # every frame as JSON lines
+      wstape replay captures/r41 --target ws://127.0.0.1:9000/ws --out captures/r42
+      wstape compare captures/r41 captures/r42        # exit 1 if r42 regressed
 
     Exit codes: 0 all good, 1 a verdict failed or a regression was found,
     2 bad usage or unreadable input.
