@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import math
 import os
 import reprlib
 import warnings
@@ -153,6 +154,8 @@ def _decode(obj: object, conns: dict[int, str]) -> Record:
     if type(index) is not int or type(ts) not in _NUMBER:
         raise ValueError("record has no connection index or timestamp")
     ts = float(ts)
+    if not math.isfinite(ts):
+        raise ValueError(f"timestamp {ts} is not a finite number")
     if kind == RecordType.MESSAGE:
         if len(obj) != 6:
             raise ValueError("message record does not have six items")
@@ -222,6 +225,7 @@ def _segment(path: Path, warn: Callable[[str], None], seen: set[str] | None) -> 
                         kind == 2
                         and type(index) is int
                         and type(ts) is float
+                        and ts - ts == 0.0  # finite: NaN and ±inf take the slow path and fail
                         and type(payload) is bytes
                         and type(from_client) is bool
                         and type(is_text) is bool

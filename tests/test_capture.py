@@ -166,3 +166,17 @@ def test_any_damage_gives_records_or_one_clear_error(tmp_path: Path, data) -> No
     except CaptureError as exc:
         assert str(file) in str(exc)
     os.remove(file)
+
+
+@pytest.mark.parametrize("ts", [float("nan"), float("inf"), float("-inf")])
+def test_a_timestamp_that_is_not_finite_is_refused(tmp_path: Path, ts: float) -> None:
+    file = tmp_path / "s-00001.wstape"
+    open_record = [1, 0, 1.0, {"id": "c", "url": "", "path": "", "request_headers": [],
+                               "response_headers": []}]  # fmt: skip
+    file.write_bytes(
+        msgpack.packb([0, {"format": "wstape", "version": 1}])
+        + msgpack.packb(open_record)
+        + msgpack.packb([2, 0, ts, True, True, b"x"])
+    )
+    with pytest.raises(CaptureError, match="not a finite number"):
+        list(read_capture(file))
