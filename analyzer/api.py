@@ -45,22 +45,36 @@ class Analysis:
 
         A message may come as the Event already extracted from it (by a parallel worker).
         """
+        kind = type(record)
+        # Exact types first: nearly every record is a message, and isinstance against a union
+        # per record showed in profiles.
+        if kind is Message:
+            return self._judge(self._add(to_event(record, self.profile)))
+        if kind is Event:
+            return self._judge(self._add(record))
+        return self._judge(self._other(record))
+
+    def _add(self, event: Event) -> list[Run]:
+        canonical = event.canonical
+        self.frames[canonical.value] += 1
+        if canonical not in self._first_odd:
+            self._first_odd[canonical] = event
+        return self._assembler.add(event)
+
+    def _other(self, record: Record | Event) -> list[Run]:
         assembler = self._assembler
-        if isinstance(record, Message | Event):
-            event = to_event(record, self.profile) if isinstance(record, Message) else record
-            self.frames[event.canonical.value] += 1
-            self._first_odd.setdefault(event.canonical, event)
-            runs = assembler.add(event)
-        elif isinstance(record, Open):
+        if isinstance(record, Message):
+            return self._add(to_event(record, self.profile))
+        if isinstance(record, Event):
+            return self._add(record)
+        if isinstance(record, Open):
             self.connections += 1
-            runs = assembler.open(record.connection, record.ts, record.path or record.url)
-        elif isinstance(record, Close):
-            runs = assembler.close(record.connection, record.ts, _closed(record))
-        elif isinstance(record, Error):
-            runs = assembler.close(record.connection, record.ts, f"failed ({record.message})")
-        else:
-            runs = []
-        return self._judge(runs)
+            return assembler.open(record.connection, record.ts, record.path or record.url)
+        if isinstance(record, Close):
+            return assembler.close(record.connection, record.ts, _closed(record))
+        if isinstance(record, Error):
+            return assembler.close(record.connection, record.ts, f"failed ({record.message})")
+        return []
 
     def finish(self) -> list[Verdict]:
         """The verdicts of runs still in flight when the capture ends."""
@@ -78,6 +92,8 @@ class Analysis:
         )
 
     def _judge(self, runs: list[Run]) -> list[Verdict]:
+        if not runs:
+            return []  # most records finish no run
         verdicts = [judge(run, self.profile) for run in runs]
         self.verdicts += verdicts if self.keep_events else [v.slim() for v in verdicts]
         return verdicts

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -75,7 +75,14 @@ class Verdict:
 
     def slim(self) -> Verdict:
         """This verdict without the run's events (its timeline), for keeping many in memory."""
-        return replace(self, run=replace(self.run, events=()))
+        # Built field by field rather than by dataclasses.replace, which walks the fields'
+        # metadata each time: analyze slims every verdict it keeps.
+        run = self.run
+        slim_run = Run(run.ordinal, run.run_id, run.thread_id, run.user_id, run.connections, (),
+                       run.started, run.user_message_ts, run.leaks, run.end)  # fmt: skip
+        return Verdict(slim_run, self.outcome, self.failures, self.warnings, self.required,
+                       self.first_event_s, self.total_s, self.tools, self.event_counts,
+                       self.coverage)  # fmt: skip
 
 
 SERVER_KINDS_ORDER = (

@@ -125,7 +125,8 @@ class RunAssembler:
         return self._sweep(ts, force=True)
 
     def add(self, event: Event) -> list[Run]:
-        done = self._sweep(event.ts)
+        # The sweep's own test, here: it is due about once per 5 s of capture, not per event.
+        done = self._sweep(event.ts) if event.ts >= self._sweep_at else []
         self._open.add(event.connection)
         kind = event.canonical
         if kind is Canonical.CONTROL:
