@@ -98,7 +98,7 @@ def _from_object(base: tuple, obj: dict, profile: Profile) -> Event:
     ids = _ids(fields, paths)
     if canonical is Canonical.CONTROL:
         # Pings are most of a capture; nothing in their text matters to a verdict.
-        return _event(*base, canonical, raw, envelope, *ids, False, "")
+        return new_event(*base, canonical, raw, envelope, *ids, False, "")
     failed = canonical is Canonical.ERROR or canonical is Canonical.TOOL_ERROR
     if not failed:
         status = _first_text(fields, paths["status"])
@@ -107,7 +107,7 @@ def _from_object(base: tuple, obj: dict, profile: Profile) -> Event:
     tool_name = ids[3]
     if tool_name:
         text = f"{tool_name}: {text}" if text else tool_name
-    return _event(*base, canonical, raw, envelope, *ids, failed, _clip(text, MAX_TEXT_CHARS))
+    return new_event(*base, canonical, raw, envelope, *ids, failed, _clip(text, MAX_TEXT_CHARS))
 
 
 class _EventSlots:
@@ -119,13 +119,13 @@ class _EventSlots:
     __slots__ = Event.__slots__
 
 
-def _event(
+def new_event(
     connection: str, ts: float, from_client: bool, is_text: bool, size: int,
     canonical: Canonical, type: str, envelope: str, run_id: str | None,
     thread_id: str | None, user_id: str | None, tool_name: str | None,
     execution_id: str | None, failed: bool, text: str,
 ) -> Event:  # fmt: skip
-    """Event(...) with every field given, the fast way (see _EventSlots)."""
+    """Event(...) with every field given, positionally, the fast way (see _EventSlots)."""
     e = object.__new__(_EventSlots)
     e.connection, e.ts, e.from_client, e.is_text, e.size = (
         connection,

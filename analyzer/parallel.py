@@ -24,7 +24,7 @@ from types import MappingProxyType
 
 import msgpack
 
-from analyzer.events import Event, to_event
+from analyzer.events import Event, new_event, to_event
 from analyzer.profile import Canonical, Profile
 from analyzer.progress import capture_bytes
 from analyzer.progress import progress as bar
@@ -105,7 +105,8 @@ def pack_event(e: Event) -> tuple:
 
 
 def unpack_event(t: tuple) -> Event:
-    return Event(
+    # The main process builds every event again: the frozen __init__ was a third of its work.
+    return new_event(
         t[0], t[1], t[2], t[3], t[4], _KINDS[t[5]], t[6], t[7], t[8], t[9], t[10], t[11], t[12],
         t[13], t[14],
     )  # fmt: skip
