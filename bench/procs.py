@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from demo.loopback import wait_port
 from recorder.launch import ADDON, find_mitmdump
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rss_mib(pid: int) -> float:
@@ -39,17 +32,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
-
-
 @contextlib.contextmanager
 def running(args: list[str], port: int) -> Iterator[subprocess.Popen]:
     proc = subprocess.Popen(
@@ -57,7 +39,7 @@ def running(args: list[str], port: int) -> Iterator[subprocess.Popen]:
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        _wait_listening(port, proc)
+        wait_port(port, proc)
         yield proc
     finally:
         proc.terminate()

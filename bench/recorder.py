@@ -19,6 +19,7 @@ from websockets.asyncio.client import connect
 
 from bench import procs
 from bench.table import print_table
+from demo.loopback import free_port
 
 # A frame the size and shape of a typical agent event; the backend echoes it verbatim.
 FRAME = json.dumps(
@@ -97,7 +98,7 @@ async def latency(url: str, plan: Plan) -> tuple[float, float]:
 
 
 def run(plan: Plan) -> None:
-    backend, bare, noop, addon = (procs.free_port() for _ in range(4))
+    backend, bare, noop, addon = (free_port() for _ in range(4))
     with tempfile.TemporaryDirectory(prefix="wstape-bench-") as tmp:
         capture = Path(tmp) / "capture"
         with (

@@ -5,34 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from demo.loopback import free_port, wait_port
 from demo.players import Transcript, chat, user_message
 from recorder.launch import RecordConfig, Recorder
 
 DEMO_SCENARIOS = ("good", "tool_error", "good", "missing_event", "late_event")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the demo backend exited with code {proc.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"the demo backend did not listen on port {port} in {timeout}s")
 
 
 @contextlib.contextmanager
@@ -45,7 +27,7 @@ def demo_backend(*args: str):
         stdin=subprocess.DEVNULL,
     )
     try:
-        wait_port(port, proc)
+        wait_port(port, proc, timeout=20)
         yield port
     finally:
         proc.terminate()

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from demo.loopback import free_port
 from demo.players import play
-from demo.session import demo_backend, free_port
+from demo.session import demo_backend
 from recorder.launch import RecordConfig, Recorder
 
 FAST = ("--think-delay", "0.01", "--tool-delay", "0.05", "--ping-interval", "0")

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 import analyzer
+from demo.loopback import free_port
 from demo.players import chat, user_message
-from demo.session import demo_backend, free_port
+from demo.session import demo_backend
 from recorder.launch import RecordConfig, Recorder
 
 TARGETS = {"max_first_event_s": 0.4, "max_tool_s": 0.4, "max_total_s": 5.0}
