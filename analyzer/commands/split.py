@@ -37,8 +37,9 @@ def split_options(command: Callable) -> Callable:
     )(command)  # fmt: skip
     return click.option(
         "--workers", type=click.IntRange(min=1), metavar="N", is_eager=True,
-        help="Decode captures on N local processes (default: one per CPU); 1 reads everything "
-        "in this process. The report is the same either way.",
+        help="Decode captures on N local processes (default: one per CPU but one, which "
+        "judges the runs; so 1 on two CPUs); 1 reads everything in this process. "
+        "The report is the same either way.",
     )(command)  # fmt: skip
 
 
