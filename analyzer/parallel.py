@@ -43,10 +43,14 @@ class ClusterError(Exception):
 
 
 def default_workers() -> int:
+    """One process per CPU but one: this process still stitches and judges every run (about
+    40% of the work), and on two CPUs a worker beside it measured slower than none
+    (docs/benchmarks.md), so there the default reads in this process."""
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    return max(1, cpus - 1)
 
 
 # ---------------------------------------------------------------- in the worker
