@@ -19,7 +19,10 @@ from recorder.records import (
     FORMAT_VERSION,
     SEGMENT_DELETED,
     SEGMENT_SUFFIX,
+    Close,
+    Message,
     Open,
+    Record,
     RecordType,
 )
 
@@ -100,6 +103,18 @@ class CaptureWriter:
         body = {"code": code, "reason": reason, "closed_by": closed_by}
         self._append(self._packer.pack([RecordType.CLOSE, index, ts, body]))
         self._forget(connection)
+
+    def write(self, record: Record) -> None:
+        """Appends a record as read back from a capture (or built by hand)."""
+        if isinstance(record, Message):
+            self.message(record.connection, record.ts, record.from_client, record.is_text,
+                         record.payload)  # fmt: skip
+        elif isinstance(record, Open):
+            self.open(record)
+        elif isinstance(record, Close):
+            self.close(record.connection, record.ts, record.code, record.reason, record.closed_by)
+        else:
+            self.error(record.connection, record.ts, record.message)
 
     def error(self, connection: str, ts: float, message: str) -> None:
         index = self._index_of(connection)

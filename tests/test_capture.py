@@ -180,3 +180,13 @@ def test_a_timestamp_that_is_not_finite_is_refused(tmp_path: Path, ts: float) ->
     )
     with pytest.raises(CaptureError, match="not a finite number"):
         list(read_capture(file))
+
+
+def test_records_read_back_can_be_written_again_unchanged(tmp_path: Path) -> None:
+    write_sample(tmp_path / "a", [(True, True, b"one"), (False, False, b"\x00two")])
+    original = list(read_capture(tmp_path / "a"))
+    writer = CaptureWriter(tmp_path / "b")
+    for record in original:
+        writer.write(record)
+    writer.close_all()
+    assert list(read_capture(tmp_path / "b")) == original

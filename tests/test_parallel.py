@@ -18,7 +18,7 @@ from analyzer.commands.analyze import analyze as analyze_command
 from analyzer.events import Event, to_event
 from analyzer.parallel import EVENT_FIELDS, pack_event, unpack_event
 from analyzer.sources import parts, read_records
-from recorder.capture import CaptureError, CaptureWriter, Close, Message, Open
+from recorder.capture import CaptureError, CaptureWriter, Message
 
 SESSIONS = ("20260101T000000-101-aaaaaa", "20260101T000001-202-bbbbbb")
 
@@ -53,12 +53,7 @@ def busy_chat(offset: float, prefix: str, users: int = 24) -> Chat:
 def write_session(out: Path, records: list, session: str, segment_bytes: int = 4096) -> None:
     writer = CaptureWriter(out, session=session, segment_bytes=segment_bytes, flush_bytes=512)
     for record in records:
-        if isinstance(record, Open):
-            writer.open(record)
-        elif isinstance(record, Message):
-            writer.message(*(getattr(record, f) for f in Message.__slots__))
-        elif isinstance(record, Close):
-            writer.close(record.connection, record.ts, record.code, record.reason, "client")
+        writer.write(record)
     writer.close_all()
 
 

@@ -86,12 +86,7 @@ class Chat:
     def write(self, directory: Path) -> Path:
         writer = CaptureWriter(directory)
         for record in self.records:
-            if isinstance(record, Open):
-                writer.open(record)
-            elif isinstance(record, Message):
-                writer.message(*(getattr(record, f) for f in Message.__slots__))
-            elif isinstance(record, Close):
-                writer.close(record.connection, record.ts, record.code, record.reason, "client")
+            writer.write(record)
         writer.close_all()
         return directory
 
