@@ -19,25 +19,84 @@ COLLAPSE = 3  # this many consecutive events of one type share a timeline line
 OPTIONAL = frozenset({Canonical.PARTIAL_RESULT})
 
 
+def _no_counts() -> Mapping:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """Counts over every run judged: what the summary's totals and the JSON summary print. Kept
+    apart from the verdicts so that a report can hold only the summary's rows and still count
+    every run."""
+
+    runs: int = 0
+    passed: int = 0
+    outcomes: Mapping[Outcome, int] = field(default_factory=_no_counts)
+    codes: Mapping[Code, int] = field(default_factory=_no_counts)  # runs failing with each code
+
+    @property
+    def failed(self) -> int:
+        return self.runs - self.passed
+
+    @classmethod
+    def of(cls, verdicts: Iterable[Verdict]) -> Tally:
+        outcomes: Counter[Outcome] = Counter()
+        codes: Counter[Code] = Counter()
+        passed = 0
+        for verdict in verdicts:
+            outcomes[verdict.outcome] += 1
+            codes.update(verdict.codes)
+            passed += verdict.passed
+        return cls.counted(passed, outcomes, codes)
+
+    @classmethod
+    def counted(cls, passed: int, outcomes: Counter[Outcome], codes: Counter[Code]) -> Tally:
+        """From running counts (every run has one outcome, so they sum to the runs)."""
+        return cls(sum(outcomes.values()), passed, MappingProxyType(dict(outcomes)),
+                   MappingProxyType(dict(codes)))  # fmt: skip
+
+    def __add__(self, other: Tally) -> Tally:
+        outcomes = Counter(self.outcomes) + Counter(other.outcomes)
+        return Tally.counted(self.passed + other.passed, outcomes,
+                             Counter(self.codes) + Counter(other.codes))  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class Report:
-    """Every verdict of one analysis, with what the capture held beyond its runs."""
+    """The verdicts of one analysis, with what the capture held beyond its runs.
+
+    `tally` counts every run judged; it is computed from `verdicts` when not given. A bounded
+    report (`analyze(..., keep_verdicts=False)`) holds only the verdicts its summary table
+    shows: the earliest-starting SUMMARY_ROWS failed runs and SUMMARY_ROWS passed runs. Its
+    summary, totals and truth are those of every run; `verdicts`, iteration and `failed` give
+    only the runs it holds (`complete` tells), and it has no JSON report.
+    """
 
     verdicts: tuple[Verdict, ...]
     warnings: tuple[str, ...] = ()
-    frames: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    frames: Mapping[str, int] = field(default_factory=_no_counts)
     captures: tuple[str, ...] = ()
     targets: Targets = field(default_factory=Targets)
     connections: int = 0
+    tally: Tally | None = None  # never None once built
+
+    def __post_init__(self) -> None:
+        if self.tally is None:
+            object.__setattr__(self, "tally", Tally.of(self.verdicts))
 
     @property
     def passed(self) -> bool:
         """True when there was at least one run and every run passed."""
-        return bool(self.verdicts) and all(v.passed for v in self.verdicts)
+        return self.tally.runs > 0 and self.tally.failed == 0
 
     @property
     def failed(self) -> tuple[Verdict, ...]:
         return tuple(v for v in self.verdicts if not v.passed)
+
+    @property
+    def complete(self) -> bool:
+        """True when the report holds every run's verdict, not only the summary's rows."""
+        return len(self.verdicts) == self.tally.runs
 
     def __bool__(self) -> bool:
         # Not "has runs": `assert analyzer.validate(path)` must fail when a run failed.
@@ -47,7 +106,7 @@ class Report:
         return iter(self.verdicts)
 
     def __len__(self) -> int:
-        return len(self.verdicts)
+        return self.tally.runs
 
     def text(self, runs: bool = True) -> str:
         """The per-run reports (unless `runs` is false) and the summary, as printed."""
@@ -59,20 +118,57 @@ class Report:
 
 
 def merge(reports: Iterable[Report]) -> Report:
-    """One report over several analyses (several captures), runs in start order."""
-    reports = list(reports)
+    """One report over several analyses (several captures), runs in start order; bounded when
+    any of them is, holding the summary's rows of them all."""
     frames: Counter[str] = Counter()
+    verdicts: list[Verdict] = []
+    tally, complete, targets = Tally(), True, None
+    warnings: list[str] = []
+    captures: list[str] = []
+    connections = 0
     for report in reports:
         frames.update(report.frames)
-    verdicts = sorted((v for r in reports for v in r.verdicts), key=lambda v: v.run.started)
+        verdicts += report.verdicts
+        complete = complete and report.complete
+        if not complete:
+            # Trimmed as it goes: many captures must not add up to every run. Sorts are stable,
+            # so runs that start together keep capture order, as in one sort over them all.
+            verdicts = summary_rows(sorted(verdicts, key=_started))
+        tally += report.tally
+        targets = report.targets if targets is None else targets  # the first report's
+        warnings += report.warnings
+        captures += report.captures
+        connections += report.connections
     return Report(
-        verdicts=tuple(verdicts),
-        warnings=tuple(w for r in reports for w in r.warnings),
+        verdicts=tuple(sorted(verdicts, key=_started)),
+        warnings=tuple(warnings),
         frames=MappingProxyType(dict(frames)),
-        captures=tuple(c for r in reports for c in r.captures),
-        targets=reports[0].targets if reports else Targets(),
-        connections=sum(r.connections for r in reports),
+        captures=tuple(captures),
+        targets=Targets() if targets is None else targets,
+        connections=connections,
+        tally=tally,
     )
+
+
+def _started(verdict: Verdict) -> float:
+    return verdict.run.started
+
+
+def summary_rows(verdicts: list[Verdict]) -> list[Verdict]:
+    """The verdicts (in start order) that a summary of them can show: the first SUMMARY_ROWS
+    failed and the first SUMMARY_ROWS passed, still in start order."""
+    failed = passed = 0
+    kept = []
+    for verdict in verdicts:
+        if verdict.passed:
+            passed += 1
+            if passed <= SUMMARY_ROWS:
+                kept.append(verdict)
+        else:
+            failed += 1
+            if failed <= SUMMARY_ROWS:
+                kept.append(verdict)
+    return kept
 
 
 # ---------------------------------------------------------------- text
@@ -150,28 +246,27 @@ def _alike(a: Event, b: Event) -> bool:
 
 def render_summary(report: Report) -> str:
     """A table of every run (failed first, one screen at most) and the totals."""
-    verdicts = report.verdicts
-    failed = report.failed
-    outcomes = Counter(v.outcome for v in verdicts)
-    split = ", ".join(f"{o} {outcomes[o]}" for o in Outcome if outcomes[o])
-    head = f"SUMMARY - {len(verdicts)} runs: {len(verdicts) - len(failed)} passed, "
-    lines = [RULE, head + f"{len(failed)} failed" + (f" ({split})" if split else ""), RULE]
-    rows = [*failed, *(v for v in verdicts if v.passed)]
-    if rows:
+    tally = report.tally
+    outcomes, codes = tally.outcomes, tally.codes
+    split = ", ".join(f"{o} {outcomes[o]}" for o in Outcome if outcomes.get(o))
+    head = f"SUMMARY - {tally.runs} runs: {tally.passed} passed, "
+    lines = [RULE, head + f"{tally.failed} failed" + (f" ({split})" if split else ""), RULE]
+    # Failed first, each group in start order; a bounded report holds exactly these rows.
+    shown = [*report.failed, *(v for v in report.verdicts if v.passed)][:SUMMARY_ROWS]
+    if shown:
         lines.append(
             f"   {'RUN':<28} {'USER':<12} {'OUTCOME':<10} {'EVENTS':>6} {'FIRST':>8} "
             f"{'TOTAL':>8}  FAILURES"
         )
-        lines += [_row(v) for v in rows[:SUMMARY_ROWS]]
-        hidden = rows[SUMMARY_ROWS:]
+        lines += [_row(v) for v in shown]
+        hidden = tally.runs - len(shown)
         if hidden:
-            more_failed = sum(not v.passed for v in hidden)
+            more_failed = tally.failed - sum(not v.passed for v in shown)
             lines.append(
-                f"   ... and {len(hidden)} more runs ({more_failed} failed); --json has every run"
+                f"   ... and {hidden} more runs ({more_failed} failed); --json has every run"
             )
-    codes = Counter(code for v in verdicts for code in v.codes)
-    if codes:
-        lines.append("failures: " + ", ".join(f"{c} {codes[c]}" for c in Code if codes[c]))
+    if any(codes.values()):
+        lines.append("failures: " + ", ".join(f"{c} {codes[c]}" for c in Code if codes.get(c)))
     t = report.targets
     lines.append(
         f"targets: first event < {t.max_first_event_s:g}s, each tool < {t.max_tool_s:g}s, "
@@ -197,12 +292,12 @@ def _cut(text: str, width: int) -> str:
 
 
 def _verdict_line(report: Report) -> str:
-    total = len(report.verdicts)
+    total = report.tally.runs
     if not total:
         return "❌ no chat runs found: nothing was checked"
     if report.passed:
         return f"✅ all {total} runs passed"
-    return f"❌ {len(report.failed)} of {total} runs failed"
+    return f"❌ {report.tally.failed} of {total} runs failed"
 
 
 # ---------------------------------------------------------------- JSON
@@ -234,17 +329,32 @@ def run_json(verdict: Verdict) -> dict:
 
 
 def report_json(report: Report) -> dict:
-    """The versioned JSON report; its shape is documented in the README and kept stable."""
-    verdicts = report.verdicts
-    outcomes = Counter(v.outcome for v in verdicts)
-    codes = Counter(code for v in verdicts for code in v.codes)
-    summary = {
+    """The versioned JSON report; its shape is documented in the README and kept stable.
+
+    Raises ValueError for a bounded report: its "runs" would silently miss most runs.
+    """
+    if not report.complete:
+        raise ValueError(
+            "this report keeps only its summary's rows; analyze with keep_verdicts=True "
+            "for a JSON report of every run"
+        )
+    return {
+        "version": JSON_VERSION,
+        "summary": summary_json(report),
+        "runs": [run_json(v) for v in report.verdicts],
+    }
+
+
+def summary_json(report: Report) -> dict:
+    """The JSON report's "summary": totals over every run, bounded report or not."""
+    tally = report.tally
+    return {
         "captures": list(report.captures),
-        "runs": len(verdicts),
-        "passed": sum(v.passed for v in verdicts),
-        "failed": len(report.failed),
-        "outcomes": {o.value: outcomes[o] for o in Outcome},
-        "failures": {c.value: codes[c] for c in Code},
+        "runs": tally.runs,
+        "passed": tally.passed,
+        "failed": tally.failed,
+        "outcomes": {o.value: tally.outcomes.get(o, 0) for o in Outcome},
+        "failures": {c.value: tally.codes.get(c, 0) for c in Code},
         "connections": report.connections,
         "frames": dict(report.frames),
         "targets": {
@@ -254,4 +364,3 @@ def report_json(report: Report) -> dict:
         },
         "warnings": list(report.warnings),
     }
-    return {"version": JSON_VERSION, "summary": summary, "runs": [run_json(v) for v in verdicts]}
