@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import heapq
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -11,8 +12,8 @@ from types import MappingProxyType
 from analyzer.events import Canonical, Event, to_event
 from analyzer.parallel import reader
 from analyzer.profile import DEFAULT_PROFILE, Profile, load_profile
-from analyzer.report import Report, merge
-from analyzer.rules import Verdict, judge
+from analyzer.report import SUMMARY_ROWS, Report, Tally, merge
+from analyzer.rules import Code, Outcome, Verdict, judge
 from analyzer.runs import LINGER_S, Run, RunAssembler
 from recorder.capture import Close, Error, Message, Open, Record
 
@@ -25,15 +26,27 @@ class Analysis:
     Sans-I/O: it never reads a file, so parallel readers can feed it what they decode. With
     `keep_events` false the verdicts it keeps drop their runs' events (the timelines), so memory
     stays small on captures with very many runs; the verdicts returned by `feed` keep them.
+    With `keep_verdicts` false it keeps only the verdicts its summary table can show (at most
+    2 × SUMMARY_ROWS) and counts the rest, so memory no longer grows with the runs judged; its
+    report is bounded (see Report).
     """
 
     def __init__(
-        self, profile: Profile | None = None, capture: str = "", keep_events: bool = True
+        self,
+        profile: Profile | None = None,
+        capture: str = "",
+        keep_events: bool = True,
+        keep_verdicts: bool = True,
     ) -> None:
         self.profile = profile or DEFAULT_PROFILE
         self.capture = capture
         self.keep_events = keep_events
-        self.verdicts: list[Verdict] = []
+        self.keep_verdicts = keep_verdicts
+        self.verdicts: list[Verdict] = []  # in the order runs ended; empty unless keep_verdicts
+        self._rows = _SummaryRows()  # unless keep_verdicts
+        self._passed = 0
+        self._outcomes: Counter[Outcome] = Counter()
+        self._codes: Counter[Code] = Counter()
         self.warnings: list[str] = []
         self.frames: Counter[str] = Counter()
         self.connections = 0
@@ -80,22 +93,42 @@ class Analysis:
         """The verdicts of runs still in flight when the capture ends."""
         return self._judge(self._assembler.finish())
 
+    @property
+    def held(self) -> int:
+        """How many verdicts this analysis holds for its report."""
+        return len(self.verdicts) if self.keep_verdicts else len(self._rows)
+
     def report(self) -> Report:
         """Everything judged so far, runs in start order, with the capture's warnings."""
+        if self.keep_verdicts:
+            verdicts = sorted(self.verdicts, key=lambda v: v.run.started)
+        else:
+            verdicts = self._rows.in_start_order()
         return Report(
-            verdicts=tuple(sorted(self.verdicts, key=lambda v: v.run.started)),
+            verdicts=tuple(verdicts),
             warnings=tuple(self.warnings + self._frame_warnings()),
             frames=MappingProxyType(dict(self.frames)),
             captures=(self.capture,) if self.capture else (),
             targets=self.profile.targets,
             connections=self.connections,
+            tally=Tally.counted(self._passed, self._outcomes, self._codes),
         )
 
     def _judge(self, runs: list[Run]) -> list[Verdict]:
         if not runs:
             return []  # most records finish no run
         verdicts = [judge(run, self.profile) for run in runs]
-        self.verdicts += verdicts if self.keep_events else [v.slim() for v in verdicts]
+        for verdict in verdicts:
+            self._passed += verdict.passed
+            self._outcomes[verdict.outcome] += 1
+            if verdict.failures:
+                self._codes.update(verdict.codes)
+        kept = verdicts if self.keep_events else [v.slim() for v in verdicts]
+        if self.keep_verdicts:
+            self.verdicts += kept
+        else:
+            for verdict in kept:
+                self._rows.add(verdict)
         return verdicts
 
     def _frame_warnings(self) -> list[str]:
@@ -117,6 +150,37 @@ class Analysis:
                 "run ended, too late to be judged with it"
             )
         return out
+
+
+class _SummaryRows:
+    """The earliest-starting SUMMARY_ROWS failed and SUMMARY_ROWS passed verdicts seen so far:
+    every row a summary of all of them can show (failed first, in start order).
+
+    Runs end out of start order, so each group is a heap whose top is the verdict to drop next:
+    the latest-starting, and of those starting together the last to end (the full report's
+    stable sort puts it last).
+    """
+
+    def __init__(self) -> None:
+        self._groups: dict[bool, list[tuple[float, int, Verdict]]] = {True: [], False: []}
+        self._ended = 0
+
+    def add(self, verdict: Verdict) -> None:
+        self._ended += 1
+        # The order number is unique, so verdicts themselves are never compared.
+        item = (-verdict.run.started, -self._ended, verdict)
+        group = self._groups[verdict.passed]
+        if len(group) < SUMMARY_ROWS:
+            heapq.heappush(group, item)
+        else:
+            heapq.heappushpop(group, item)
+
+    def __len__(self) -> int:
+        return sum(len(group) for group in self._groups.values())
+
+    def in_start_order(self) -> list[Verdict]:
+        items = sorted(item for group in self._groups.values() for item in group)
+        return [verdict for _, _, verdict in reversed(items)]
 
 
 _ODD_FRAMES = {
@@ -170,13 +234,16 @@ def analyze(
     workers: int = 1,
     dask: str | None = None,
     progress: bool | str = False,
+    keep_verdicts: bool = True,
     **targets: float | None,
 ) -> Report:
     """Reads and judges one or more captures (wstape folders or segments, mitmproxy flow files,
     HAR files), each on its own.
 
     Each verdict goes to `on_verdict` as soon as its run is over (for streaming output); the
-    report holds them all, without their events unless `keep_events`. Raises
+    report holds them all, without their events unless `keep_events`, or unless
+    `keep_verdicts` only those its summary table shows, with totals over all (see Report):
+    memory then grows with the runs in flight, not with the capture. Raises
     recorder.capture.CaptureError for an unreadable capture and ProfileError for a bad profile;
     reader warnings (a truncated tail) go to `warn` and into the report.
 
@@ -193,7 +260,7 @@ def analyze(
     reports = []
     with reader(paths, resolved, workers, dask, progress) as read:
         for path in paths:
-            analysis = Analysis(resolved, os.fspath(path), keep_events)
+            analysis = Analysis(resolved, os.fspath(path), keep_events, keep_verdicts)
 
             def collect(message: str, analysis: Analysis = analysis) -> None:
                 analysis.warnings.append(message)
