@@ -112,10 +112,13 @@ def analyze(
 
     with input_errors():
         try:
-            # Run reports print as runs end; only JUnit, plots and HTML need timelines kept.
+            # Run reports print as runs end; only JUnit, plots and HTML need timelines kept,
+            # and only they and JSON list every run: the summary needs its rows and totals.
             keep = bool(junit or plot or html)
+            every = bool(keep or json_out)
             split = resolve(workers, dask)
-            report = _read(paths, profile, show if stream else None, keep, targets, split)
+            on_verdict = show if stream else None
+            report = _read(paths, profile, on_verdict, keep, every, targets, split)
         except (ProfileError, ClusterError) as exc:
             raise InputError(str(exc)) from None
         for message in report.warnings:
@@ -131,6 +134,7 @@ def _read(
     profile: str | None,
     show: Callable[[Verdict], None] | None,
     keep_events: bool,
+    keep_verdicts: bool,
     targets: dict,
     split: Split,
 ) -> Report:
@@ -138,14 +142,15 @@ def _read(
     reports printing there already show the progress."""
     resolved = resolve_profile(profile, **targets)
     bar = not (show is not None and sys.stdout.isatty())
+    kept = {"keep_events": keep_events, "keep_verdicts": keep_verdicts}
     if split.split:
         # One call over every path, so all their segments spread over the workers at once.
         return analyze_captures(
-            paths, resolved, on_verdict=show, keep_events=keep_events,
-            workers=split.workers, dask=split.dask, progress=bar,
+            paths, resolved, on_verdict=show, workers=split.workers, dask=split.dask,
+            progress=bar, **kept,
         )  # fmt: skip
     return merge(
-        analyze_captures(path, resolved, on_verdict=show, keep_events=keep_events)
+        analyze_captures(path, resolved, on_verdict=show, **kept)
         for path in tracked_paths(paths, "analyzing", enabled=bar)
     )
 
