@@ -2,7 +2,8 @@
 `analyzer.load` and the same session from a mitmproxy flow file, against a raw msgpack decode
 of the same files and against that decode plus `json.loads` of every payload (the floor of any
 analyzer that reads the JSON); one worker against two; and analyze's peak memory on two
-captures ten times apart in size."""
+captures ten times apart in size, with the bounded report `wstape analyze` keeps and with every
+run's verdict kept (as for --json)."""
 
 from __future__ import annotations
 
@@ -107,7 +108,7 @@ def run(plan: Plan) -> None:
                     assert counted == frames, f"{name} counted {counted} of {frames} frames"
         small = Path(tmp) / "small"
         chat.write_capture(small, chat.Shape(plan.connections, plan.runs // 10), plan.segment_bytes)
-        memory = [_peak_memory(small), _peak_memory(capture)]
+        memory = [_peak_memory(path, every) for every in (False, True) for path in (small, capture)]
     print(
         f"analyzer: {frames:,} frames ({big.runs:,} runs over {big.connections} connections at "
         f"once) in {len(files)} segment files ({disk_bytes / 2**20:,.1f} MiB); best of "
@@ -150,33 +151,39 @@ def rss(key):
         return next(int(l.split()[1]) for l in status if l.startswith(key))
 import analyzer
 base = rss("VmRSS:")
-report = analyzer.analyze(sys.argv[1], keep_events=False)
-print(json.dumps({"base": base, "peak": rss("VmHWM:"), "runs": len(report.verdicts),
-                  "frames": sum(report.frames.values())}))
+report = analyzer.analyze(sys.argv[1], keep_events=False, keep_verdicts=sys.argv[2] == "every")
+print(json.dumps({"base": base, "peak": rss("VmHWM:"), "runs": len(report),
+                  "held": len(report.verdicts), "frames": sum(report.frames.values())}))
 """
+BOUNDED, EVERY = "bounded (wstape analyze)", "every verdict (--json)"
 
 
-def _peak_memory(capture: Path) -> dict:
+def _peak_memory(capture: Path, every: bool) -> dict:
+    mode = "every" if every else "bounded"
     out = subprocess.run(
-        [sys.executable, "-c", _MEASURE, str(capture)], capture_output=True, text=True, check=True
-    )
+        [sys.executable, "-c", _MEASURE, str(capture), mode],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
     figures = json.loads(out.stdout)
     figures["mib"] = sum(f.stat().st_size for f in segment_files(capture)) / 2**20
+    figures["report"] = EVERY if every else BOUNDED
     return figures
 
 
 def _report_memory(memory: list[dict]) -> None:
     rows = [
-        [f"{m['frames']:,} frames", f"{m['runs']:,}", f"{m['mib']:,.1f}",
-         f"{m['base'] / 1024:,.1f}", f"{m['peak'] / 1024:,.1f}",
+        [m["report"], f"{m['frames']:,} frames", f"{m['runs']:,}", f"{m['held']:,}",
+         f"{m['mib']:,.1f}", f"{m['base'] / 1024:,.1f}", f"{m['peak'] / 1024:,.1f}",
          f"{(m['peak'] - m['base']) / 1024:,.1f}"]
         for m in memory
     ]  # fmt: skip
     print("analyze's peak memory (keep_events=False, one process; same connections at once)")
-    print_table(["capture", "runs", "MiB on disk", "RSS after import MiB", "peak RSS MiB",
-                 "growth MiB"], rows)  # fmt: skip
-    small, big = memory
-    print(
-        f"{big['mib'] / small['mib']:.1f}x the capture, {big['peak'] / small['peak']:.2f}x the "
-        f"peak RSS ({(big['peak'] - small['peak']) / 1024:+,.1f} MiB)\n"
-    )
+    print_table(["report", "capture", "runs", "verdicts held", "MiB on disk",
+                 "RSS after import MiB", "peak RSS MiB", "growth MiB"], rows)  # fmt: skip
+    for small, big in (memory[:2], memory[2:]):
+        print(
+            f"{big['report']}: {big['mib'] / small['mib']:.1f}x the capture, "
+            f"{big['peak'] / small['peak']:.2f}x the peak RSS "
+            f"({(big['peak'] - small['peak']) / 1024:+,.1f} MiB)"
+        )
+    print()
