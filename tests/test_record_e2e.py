@@ -13,7 +13,7 @@ from pathlib import Path
 
 from wsclient import converse, has_event
 
-from recorder.capture import Open, read_capture
+from recorder.capture import Message, Open, read_capture
 
 
 def export_frames(capture: Path) -> list[dict]:
@@ -135,3 +135,24 @@ def test_redaction_can_be_turned_off(start_backend, start_recorder):
     rec.stop()
     opened = next(r for r in read_capture(rec.out) if isinstance(r, Open))
     assert "token=KEEP-ME" in opened.path
+
+
+def test_regular_proxy_mode_records_clients_that_use_it_as_their_proxy(
+    start_backend, start_recorder
+):
+    backend = start_backend("--think-delay", "0.01", "--tool-delay", "0.02")
+    rec = start_recorder(None)  # no upstream: a regular HTTP proxy on rec.port
+    seen = asyncio.run(
+        converse(
+            f"{backend.url}?user_id=proxied",
+            [{"type": "user_message", "payload": {"content": "via proxy"}}],
+            proxy=f"http://127.0.0.1:{rec.port}",
+            done_when=has_event("agent_completed"),
+        )
+    )
+    assert rec.stop() == 0
+    records = list(read_capture(rec.out))
+    opened = [r for r in records if isinstance(r, Open)]
+    assert len(opened) == 1 and opened[0].url == f"{backend.url}?user_id=proxied"
+    server = [r.payload for r in records if isinstance(r, Message) and not r.from_client]
+    assert server == [payload for _, payload in seen.received]

@@ -38,6 +38,7 @@ async def converse(
     headers: dict | None = None,
     subprotocols: list[str] | None = None,
     timeout: float = 20.0,
+    proxy: str | None = None,
 ) -> Seen:
     """Sends `items` in order (dicts as JSON) while logging everything received;
     after the last item, waits until `done_when(seen)` is true (or `settle`
@@ -47,7 +48,7 @@ async def converse(
         url,
         ssl=ssl,
         additional_headers=headers,
-        proxy=None,
+        proxy=proxy,
         subprotocols=subprotocols,
         max_size=None,
         open_timeout=timeout,
