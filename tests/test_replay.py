@@ -297,3 +297,19 @@ def test_replay_never_writes_into_an_existing_capture(recorded):
                     str(recorded))  # fmt: skip
     assert result.returncode == 2
     assert "already holds a capture" in result.stderr
+
+
+def test_replay_over_wss_trusts_the_target_through_target_ca(recorded, start_backend, tmp_path):
+    from certs import self_signed
+
+    made = self_signed(tmp_path / "tls", "backend")
+    backend = start_backend(*FAST, "--certfile", str(made.cert), "--keyfile", str(made.key))
+    untrusted = replay(recorded, backend.url, tmp_path / "refused", "--reply-timeout", "5")
+    assert untrusted.returncode == 1  # the self-signed target is not trusted by default
+    assert "certificate" in untrusted.stdout + untrusted.stderr
+    assert "Traceback" not in untrusted.stdout + untrusted.stderr
+    out = tmp_path / "wss"
+    result = replay(recorded, backend.url, out, "--target-ca", str(made.cert),
+                    "--reply-timeout", "5")  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert signature(out) == signature(recorded)
