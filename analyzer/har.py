@@ -21,7 +21,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from recorder.capture import CaptureError, Close, Message, Open, Record
-from recorder.redact import redact_headers, redact_subprotocol, redact_url
+from recorder.handshake import ws_url as handshake_ws_url
+from recorder.redact import redact_handshake
 
 TEXT, BINARY = 1, 2
 DIRECTIONS = {"send": True, "receive": False}  # HAR's word → from_client
@@ -151,18 +152,16 @@ def _open(
 ) -> Open:
     parts = urlsplit(url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
-    ws_url = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme) + url[
-        len(parts.scheme) :
-    ]
+    ws_url = handshake_ws_url(url)
     req_headers = _headers(request.get("headers", []), ".request.headers")
     resp_headers = ()
     if isinstance(response, dict):
         resp_headers = _headers(response.get("headers", []), ".response.headers")
     subprotocol = next((v for k, v in resp_headers if k.lower() == "sec-websocket-protocol"), None)
     if redact:
-        ws_url, path = redact_url(ws_url), redact_url(path)
-        req_headers, resp_headers = redact_headers(req_headers), redact_headers(resp_headers)
-        subprotocol = redact_subprotocol(subprotocol) if subprotocol else subprotocol
+        ws_url, path, req_headers, resp_headers, subprotocol = redact_handshake(
+            ws_url, path, req_headers, resp_headers, subprotocol
+        )
     server = entry.get("serverIPAddress")
     return Open(
         connection=conn,

@@ -7,8 +7,10 @@ the flow and imports nothing from mitmproxy.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from recorder.records import Open
-from recorder.redact import redact_headers, redact_subprotocol, redact_url
+from recorder.redact import redact_handshake
 
 
 def address(addr) -> str | None:
@@ -21,10 +23,8 @@ def address(addr) -> str | None:
 
 def ws_url(url: str) -> str:
     """The handshake's http(s) URL as the ws(s) URL the client asked for."""
-    for http, ws in (("https://", "wss://"), ("http://", "ws://")):
-        if url.startswith(http):
-            return ws + url[len(http) :]
-    return url
+    scheme = urlsplit(url).scheme  # lower-cased, whatever the URL's spelling
+    return {"http": "ws", "https": "wss"}.get(scheme, scheme) + url[len(scheme) :]
 
 
 def open_record(flow, connection: str, ts: float, redact: bool) -> Open:
@@ -34,9 +34,9 @@ def open_record(flow, connection: str, ts: float, redact: bool) -> Open:
     subprotocol = response.headers.get("sec-websocket-protocol") if response else None
     url, path = ws_url(request.pretty_url), request.path
     if redact:
-        url, path = redact_url(url), redact_url(path)
-        req_headers, resp_headers = redact_headers(req_headers), redact_headers(resp_headers)
-        subprotocol = redact_subprotocol(subprotocol) if subprotocol else subprotocol
+        url, path, req_headers, resp_headers, subprotocol = redact_handshake(
+            url, path, req_headers, resp_headers, subprotocol
+        )
     return Open(
         connection=connection,
         ts=ts,

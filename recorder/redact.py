@@ -87,3 +87,20 @@ def redact_url(url: str) -> str:
         (parts.scheme, netloc, JWT.sub(REDACTED, parts.path), redact_query(parts.query),
          parts.fragment)
     )  # fmt: skip
+
+
+def redact_handshake(
+    url: str,
+    path: str,
+    request_headers: Iterable[tuple[str, str]],
+    response_headers: Iterable[tuple[str, str]],
+    subprotocol: str | None,
+) -> tuple[str, str, tuple, tuple, str | None]:
+    """Every part of a handshake that an open record keeps, redacted, in the same order."""
+    return (
+        redact_url(url),
+        redact_url(path),
+        redact_headers(request_headers),
+        redact_headers(response_headers),
+        redact_subprotocol(subprotocol) if subprotocol else subprotocol,
+    )
