@@ -10,7 +10,13 @@ import click
 
 from analyzer.api import analyze as analyze_captures
 from analyzer.api import resolve_profile
-from analyzer.commands.common import EXIT_FAILED, InputError, input_errors, warn
+from analyzer.commands.common import (
+    EXIT_FAILED,
+    InputError,
+    input_errors,
+    target_options,
+    warn,
+)
 from analyzer.commands.compare import plot_path
 from analyzer.commands.split import Split, resolve, split_options
 from analyzer.junit import junit_xml
@@ -27,19 +33,7 @@ from analyzer.rules import Verdict
     "--profile", type=click.Path(dir_okay=False, path_type=str),
     help="TOML profile naming another backend's fields, event types and targets.",
 )  # fmt: skip
-@click.option(
-    "--max-first-event-s", type=click.FloatRange(min=0, min_open=True), metavar="S",
-    help="Fail a run whose first event comes later than S seconds after the user's message "
-    "(default 2, or the profile's).",
-)  # fmt: skip
-@click.option(
-    "--max-tool-s", type=click.FloatRange(min=0, min_open=True), metavar="S",
-    help="Fail a run with a tool that runs longer than S seconds (default 10).",
-)  # fmt: skip
-@click.option(
-    "--max-total-s", type=click.FloatRange(min=0, min_open=True), metavar="S",
-    help="Fail a run that takes longer than S seconds in all (default 30).",
-)  # fmt: skip
+@target_options
 @click.option(
     "--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True, path_type=str),
     metavar="FILE", help="Also write the versioned JSON report here; '-' prints only JSON.",

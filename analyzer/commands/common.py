@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import click
 
@@ -34,3 +34,20 @@ def input_errors() -> Iterator[None]:
 
 def warn(message: str) -> None:
     click.echo(f"warning: {message}", err=True)
+
+
+_POSITIVE = click.FloatRange(min=0, min_open=True)
+_TARGETS = (
+    ("--max-first-event-s", "Fail a run whose first event comes later than S seconds after the "
+     "user's message (default 2, or the profile's)."),
+    ("--max-tool-s", "Fail a run with a tool that runs longer than S seconds (default 10)."),
+    ("--max-total-s", "Fail a run that takes longer than S seconds in all (default 30)."),
+)  # fmt: skip
+
+
+def target_options(command: Callable) -> Callable:
+    """--max-first-event-s, --max-tool-s, --max-total-s: the timing targets a run is judged
+    by, the same options in every command that judges runs."""
+    for name, help_text in reversed(_TARGETS):  # click lists options in decoration order
+        command = click.option(name, type=_POSITIVE, metavar="S", help=help_text)(command)
+    return command

@@ -8,7 +8,13 @@ import json
 
 import click
 
-from analyzer.commands.common import EXIT_FAILED, InputError, input_errors, warn
+from analyzer.commands.common import (
+    EXIT_FAILED,
+    InputError,
+    input_errors,
+    target_options,
+    warn,
+)
 from analyzer.commands.split import Split, resolve, split_options
 from analyzer.parallel import ClusterError
 from analyzer.profile import ProfileError
@@ -122,24 +128,7 @@ THRESHOLD_HELP = {
     type=click.Path(dir_okay=False, path_type=str),
     help="TOML profile naming another backend's fields, event types and targets.",
 )
-@click.option(
-    "--max-first-event-s",
-    type=click.FloatRange(min=0, min_open=True),
-    metavar="S",
-    help="First-event target of the verdicts behind the failure rates (default 2).",
-)
-@click.option(
-    "--max-tool-s",
-    type=click.FloatRange(min=0, min_open=True),
-    metavar="S",
-    help="Tool target of those verdicts (default 10).",
-)
-@click.option(
-    "--max-total-s",
-    type=click.FloatRange(min=0, min_open=True),
-    metavar="S",
-    help="Whole-run target of those verdicts (default 30).",
-)
+@target_options
 @click.option(
     "--json",
     "json_out",
