@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from demo.loopback import wait_port
+from demo.loopback import stop, wait_port
 from recorder.launch import ADDON, find_mitmdump
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,12 +42,7 @@ def running(args: list[str], port: int) -> Iterator[subprocess.Popen]:
         wait_port(port, proc)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc, timeout=20)
 
 
 def backend(port: int) -> list[str]:

@@ -1,9 +1,10 @@
-"""Free ports and readiness on 127.0.0.1, for everything that starts the demo backend or
-the recorder on this machine: `wstape demo`, the benchmarks and the tests."""
+"""Free ports, readiness and stopping for processes on 127.0.0.1: everything that starts
+the demo backend or the recorder on this machine (`wstape demo`, the benchmarks, the tests)."""
 
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import subprocess
 import time
@@ -26,3 +27,17 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
             return
         time.sleep(0.05)
     raise RuntimeError(f"nothing listens on port {port} after {timeout:.0f}s")
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+    """Asks `proc` to end with `sig`, kills it if it has not ended after `timeout` seconds,
+    and returns its exit code."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return proc.returncode

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from demo.loopback import free_port, wait_port
+from demo.loopback import free_port, stop, wait_port
 from demo.players import Transcript, chat, user_message
 from recorder.launch import RecordConfig, Recorder
 
@@ -30,12 +30,7 @@ def demo_backend(*args: str):
         wait_port(port, proc, timeout=20)
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=10)
 
 
 async def one_run_per_user(url: str, scenarios: tuple[str, ...]) -> list[Transcript]:

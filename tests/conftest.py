@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from demo.loopback import free_port
+from demo.loopback import free_port, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,18 +35,6 @@ def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> 
 def read_log(proc: subprocess.Popen) -> str:
     log = getattr(proc, "log_path", None)
     return Path(log).read_text(errors="replace")[-4000:] if log else ""
-
-
-def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(sig)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    return proc.returncode
 
 
 @dataclass
