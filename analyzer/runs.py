@@ -3,7 +3,7 @@ runs in flight and handing each run back once nothing more can join it."""
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
@@ -17,7 +17,12 @@ LINGER_S = 60.0
 RECONNECT_S = 60.0
 IDLE_S = 600.0
 SWEEP_EVERY_S = 5.0
-_REMEMBERED_IDS = 100_000  # run ids already reported, to name late events instead of new runs
+# How long (capture seconds) a handed-back run's ids, and a closed connection's user and end, are
+# kept: an event later than this after its run is treated as one after an idle run was given up
+# on. Kept per window, not per capture, so memory follows the runs of the last minutes and not
+# the length of the recording.
+REMEMBER_S = IDLE_S
+_REMEMBERED_IDS = 50_000  # per generation: a burst of runs cannot outgrow memory either
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +111,13 @@ class RunAssembler:
         self._declared: set[str] = set()  # connections whose user the server named
         self._open: set[str] = set()
         self._ended: dict[str, tuple[float, str]] = {}
-        self._reported: OrderedDict[str, None] = OrderedDict()
+        # Two generations of what has ended: on each turn the older one is forgotten, so each
+        # entry lives between REMEMBER_S and twice that.
+        self._reported: set[str] = set()
+        self._reported_before: set[str] = set()
+        self._closed: list[str] = []
+        self._closed_before: list[str] = []
+        self._turn_at: float | None = None
         self._ordinal = 0
         self._sweep_at = float("-inf")
 
@@ -122,6 +133,7 @@ class RunAssembler:
     def close(self, connection: str, ts: float, how: str = "closed") -> list[Run]:
         self._open.discard(connection)
         self._ended[connection] = (ts, how)
+        self._closed.append(connection)
         return self._sweep(ts, force=True)
 
     def add(self, event: Event) -> list[Run]:
@@ -230,7 +242,7 @@ class RunAssembler:
         run = self._by_id.get(run_id)
         if run is not None:
             return run
-        if run_id in self._reported:
+        if run_id in self._reported or run_id in self._reported_before:
             self.late += 1
             return None
         run = self._claim(event) or self._new(event)
@@ -319,6 +331,10 @@ class RunAssembler:
         if not force and now < self._sweep_at:
             return []
         self._sweep_at = now + SWEEP_EVERY_S
+        if self._turn_at is None:
+            self._turn_at = now + REMEMBER_S
+        elif now >= self._turn_at or len(self._reported) > _REMEMBERED_IDS:
+            self._turn(now)
         done = []
         for run in list(self._active.values()):
             why = self._over(run, now)
@@ -346,10 +362,7 @@ class RunAssembler:
             if self._by_conn.get(conn) is run:
                 del self._by_conn[conn]
         self._drop_pending(run)
-        for key in run.ids:
-            self._reported[key] = None
-            if len(self._reported) > _REMEMBERED_IDS:
-                self._reported.popitem(last=False)
+        self._reported.update(run.ids)
         return Run(
             ordinal=run.ordinal,
             run_id=run.run_id,
@@ -362,6 +375,20 @@ class RunAssembler:
             leaks=tuple(run.leaks),
             end="" if run.terminal else self._end_of(run, why),
         )
+
+    def _turn(self, now: float) -> None:
+        """Forgets the older generation: run ids reported, and connections closed, before it."""
+        kept = []
+        for conn in self._closed_before:
+            if conn in self._open or conn in self._by_conn:
+                kept.append(conn)  # a run still holds it: ask again next turn
+                continue
+            self._ended.pop(conn, None)
+            self._users.pop(conn, None)
+            self._declared.discard(conn)
+        self._closed_before, self._closed = self._closed + kept, []
+        self._reported_before, self._reported = self._reported, set()
+        self._turn_at = now + REMEMBER_S
 
     def _end_of(self, run: _Builder, why: str) -> str:
         last = run.connections[-1]

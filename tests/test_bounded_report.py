@@ -3,15 +3,20 @@ exactly what the full report does, while holding only the verdicts its summary c
 
 from __future__ import annotations
 
+import json
+import tracemalloc
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_runs_rules import GOOD, Chat
+from test_runs_rules import GOOD, T0, Chat, wire
 
 from analyzer.api import Analysis, iter_verdicts
 from analyzer.commands.analyze import analyze as analyze_command
 from analyzer.report import SUMMARY_ROWS, Report, merge, render_summary, summary_json
+from analyzer.runs import REMEMBER_S
+from recorder.capture import Close, Message, Open, Record
 
 CONNECTIONS = 4
 NO_THINKING = tuple(s for s in GOOD if s[1] != "agent_thinking")  # fails missing_events
@@ -131,3 +136,60 @@ def test_analyze_prints_the_same_summary_as_with_a_json_report(
     assert bounded.exit_code == full.exit_code == 1
     assert bounded.output == full.output
     assert "SUMMARY - 120 runs" in bounded.output
+
+
+def late_thinking(after_s: float) -> Chat:
+    """One good run, then, `after_s` later on the still-open connection, one more event of it."""
+    chat = Chat().connect("c1", "alice").run("c1", "alice", "run-1", at=1.0)
+    for minute in range(1, int(after_s / 60) + 1):  # the backend's keepalive: time goes on
+        chat.raw("c1", 1.0 + 60 * minute - 30, b'{"type": "ping"}', from_client=False)
+    ids = {"run_id": "run-1", "thread_id": "thread-run-1", "user_id": "alice"}
+    chat.send("c1", 1.0 + after_s, "agent_thinking", ids, thought="one more thing")
+    return chat.close("c1", 2.0 + after_s)
+
+
+def test_an_event_minutes_after_its_run_was_handed_back_is_named_late() -> None:
+    analysis = analysis_of(late_thinking(after_s=5 * 60), keep_verdicts=False)
+    report = analysis.report()
+    assert len(report) == 1 and report.passed
+    assert any("1 events arrived over 60s after their run ended" in w for w in report.warnings)
+
+
+def test_an_event_long_after_its_run_is_no_longer_recognised() -> None:
+    # What keeps memory flat: a run's id is forgotten REMEMBER_S to twice that after its end.
+    report = analysis_of(late_thinking(after_s=2 * REMEMBER_S + 60), keep_verdicts=False).report()
+    assert len(report) == 2
+    assert not any("too late" in w for w in report.warnings)
+
+
+def endless_chat(runs: int, connections: int = 10, every_s: float = 30.0) -> Iterator[Record]:
+    """Users chatting run after run, each on a connection of its own that closes after it: a
+    recording that only gets longer, never busier. Generated, so the input holds no memory."""
+    for i in range(runs):
+        conn, user, at = f"c{i}", f"user-{i % connections}", T0 + (i // connections) * every_s
+        path = f"/ws?user_id={user}"
+        yield Open(conn, at, f"ws://backend{path}", path, None, None, None)
+        ids = {"run_id": f"run-{i}", "thread_id": f"thread-{i}", "user_id": user}
+        question = {"type": "user_message", "payload": {"content": "hello"}}
+        yield Message(conn, at, True, True, json.dumps(question).encode())
+        for offset, event, fields in GOOD:
+            yield Message(conn, at + offset, False, True, wire("payload", event, ids, fields))
+        yield Close(conn, at + 1.0, 1000, "", "client")
+
+
+def peak_bytes(records: Iterable[Record]) -> int:
+    analysis = Analysis(capture="endless", keep_events=False, keep_verdicts=False)
+    tracemalloc.start()
+    try:
+        for _ in iter_verdicts(records, analysis):
+            pass
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_peak_memory_follows_the_runs_in_flight_not_the_recording_length() -> None:
+    # Both recordings outlast the memory window; the long one has five times the runs.
+    short = 2 * 10 * int(2 * REMEMBER_S / 30.0)
+    peaks = [peak_bytes(endless_chat(runs)) for runs in (short, 5 * short)]
+    assert peaks[1] < 1.25 * peaks[0], f"peak {peaks[0]:,} → {peaks[1]:,} bytes"
