@@ -33,10 +33,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def running(args: list[str], port: int) -> Iterator[subprocess.Popen]:
+def running(args: list[str], port: int, cpus: set[int] | None = None) -> Iterator[subprocess.Popen]:
+    """The process, once it listens on `port`; with `cpus`, held to those CPUs."""
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     proc = subprocess.Popen(
         args, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, preexec_fn=pin,
     )  # fmt: skip
     try:
         wait_port(port, proc)
@@ -69,3 +71,22 @@ def wstape(capture: Path) -> list[str]:
 
 def noop() -> list[str]:
     return ["-s", str(NOOP_ADDON)]
+
+
+@contextlib.contextmanager
+def cpus_apart() -> Iterator[tuple[set[int] | None, set[int] | None]]:
+    """(the proxy's CPUs, everyone else's): the last CPU for the process under test, the
+    others for this process and the backend, so the client and the backend never take
+    the proxy's core and a proxy's throughput is its own. (None, None) on one CPU. This
+    process is held to its share until the block ends."""
+    mine = os.sched_getaffinity(0)
+    if len(mine) < 2:
+        yield None, None
+        return
+    proxy = {max(mine)}
+    rest = mine - proxy
+    os.sched_setaffinity(0, rest)
+    try:
+        yield proxy, rest
+    finally:
+        os.sched_setaffinity(0, mine)
