@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from analyzer.profile import Targets
-from analyzer.report import Report
+from analyzer.report import Report, every_verdict
 from analyzer.rules import Code, Verdict
 from analyzer.stats import Shift, Summary, rate_test, shift_test
 
@@ -283,6 +283,8 @@ def compare_reports(
     baseline: Report, candidate: Report, thresholds: Thresholds | None = None
 ) -> Comparison:
     """Judges every metric of the candidate release against the baseline."""
+    for report in (baseline, candidate):
+        every_verdict(report, "a comparison, which measures every run")
     thresholds = thresholds or Thresholds()
     changes = tuple(judge_metric(m, thresholds) for m in metrics(baseline, candidate))
     return Comparison(

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from html import escape
 
-from analyzer.report import Report
+from analyzer.report import Report, every_verdict
 from analyzer.rules import Code, Outcome, Verdict
 
 MAX_EVENTS = 200  # per run's event table; the PNG timeline shows them all
@@ -219,6 +219,7 @@ def _verdict(report: Report) -> str:
 
 def report_html(report: Report, max_runs: int = 20) -> str:
     """`wstape analyze --html FILE`: the whole report as one document."""
+    every_verdict(report, "an HTML report of every run")
     title = "wstape analyze"
     return page(title, [f"<h1>{title}</h1>", _verdict(report), *report_sections(report, max_runs)])
 

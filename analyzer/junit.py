@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from analyzer.report import Report, render_run
+from analyzer.report import Report, every_verdict, render_run
 
 
 def junit_xml(report: Report, suite: str = "wstape") -> bytes:
     """One <testsuite> with a <testcase> per run; a failed run's codes and messages go in
     its <failure> (type: the codes, comma-separated)."""
+    verdicts = every_verdict(report, "a JUnit report")
     failures = len(report.failed)
-    total_time = sum(v.total_s for v in report.verdicts)
+    total_time = sum(v.total_s for v in verdicts)
     root = ET.Element(
         "testsuite",
         name=suite,
-        tests=str(len(report.verdicts)),
+        tests=str(len(verdicts)),
         failures=str(failures),
         errors="0",
         skipped="0",
         time=f"{total_time:.3f}",
     )
     classname = f"{suite}.{_capture_name(report)}"
-    for verdict in report.verdicts:
+    for verdict in verdicts:
         run = verdict.run
         case = ET.SubElement(
             root, "testcase", classname=classname, name=run.label, time=f"{verdict.total_s:.3f}"

@@ -19,7 +19,7 @@ from matplotlib.patches import Patch
 
 from analyzer.events import Canonical
 from analyzer.profile import Targets
-from analyzer.report import Report
+from analyzer.report import Report, every_verdict
 from analyzer.rules import Verdict
 
 C = Canonical
@@ -276,7 +276,7 @@ def draw_distributions(axes: Sequence[Axes], verdicts: Sequence[Verdict], target
 
 def report_figure(report: Report, max_runs: int = 20) -> Figure:
     """Timelines of up to `max_runs` runs (failed first) over the distributions of all runs."""
-    verdicts = report.verdicts
+    verdicts = every_verdict(report, "plots of every run")
     shown = failed_first(verdicts)[:max_runs]
     rows = max(len(shown), 1)
     height = 1.6 + 0.32 * rows + 3.4

@@ -328,20 +328,27 @@ def run_json(verdict: Verdict) -> dict:
     }
 
 
+def every_verdict(report: Report, output: str) -> tuple[Verdict, ...]:
+    """Every run's verdict, for an output that lists or measures them all. Raises ValueError
+    for a bounded report, where `output` would silently miss most runs."""
+    if not report.complete:
+        raise ValueError(
+            "this report keeps only its summary's rows; analyze with keep_verdicts=True "
+            f"for {output}"
+        )
+    return report.verdicts
+
+
 def report_json(report: Report) -> dict:
     """The versioned JSON report; its shape is documented in the README and kept stable.
 
     Raises ValueError for a bounded report: its "runs" would silently miss most runs.
     """
-    if not report.complete:
-        raise ValueError(
-            "this report keeps only its summary's rows; analyze with keep_verdicts=True "
-            "for a JSON report of every run"
-        )
+    verdicts = every_verdict(report, "a JSON report of every run")
     return {
         "version": JSON_VERSION,
         "summary": summary_json(report),
-        "runs": [run_json(v) for v in report.verdicts],
+        "runs": [run_json(v) for v in verdicts],
     }
 
 

@@ -14,6 +14,10 @@ from test_runs_rules import GOOD, T0, Chat, wire
 
 from analyzer.api import Analysis, iter_verdicts
 from analyzer.commands.analyze import analyze as analyze_command
+from analyzer.compare import compare_reports
+from analyzer.htmlreport import report_html
+from analyzer.junit import junit_xml
+from analyzer.plots import report_figure
 from analyzer.report import SUMMARY_ROWS, Report, merge, render_summary, summary_json
 from analyzer.runs import REMEMBER_S
 from recorder.capture import Close, Message, Open, Record
@@ -193,3 +197,19 @@ def test_peak_memory_follows_the_runs_in_flight_not_the_recording_length() -> No
     short = 2 * 10 * int(2 * REMEMBER_S / 30.0)
     peaks = [peak_bytes(endless_chat(runs)) for runs in (short, 5 * short)]
     assert peaks[1] < 1.25 * peaks[0], f"peak {peaks[0]:,} → {peaks[1]:,} bytes"
+
+
+@pytest.mark.parametrize(
+    ("output", "write"),
+    [
+        ("a JSON report", Report.to_json),
+        ("a JUnit report", junit_xml),
+        ("an HTML report", report_html),
+        ("plots of every run", report_figure),
+        ("a comparison", lambda report: compare_reports(report, report)),
+    ],
+)
+def test_outputs_that_list_every_run_refuse_a_bounded_report(output: str, write) -> None:
+    bounded = analysis_of(busy_chat(300), keep_verdicts=False).report()
+    with pytest.raises(ValueError, match=f"keep_verdicts=True for {output}"):
+        write(bounded)
