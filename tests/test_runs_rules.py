@@ -3,6 +3,7 @@ of `wstape analyze` sees for good, broken, slow, leaking and reconnecting runs."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,8 @@ from hypothesis import strategies as st
 from analyzer import Code, Outcome, analyze_records, validate
 from analyzer.profile import DEFAULT_PROFILE, Profile
 from analyzer.report import Report
+from analyzer.rules import Verdict
+from analyzer.runs import Run
 from recorder.capture import CaptureWriter, Close, Message, Open, Record
 
 ENVELOPES = ("payload", "flat", "system_message")
@@ -220,6 +223,22 @@ def test_cross_user_leak_fails_isolation(chat: Chat) -> None:
     assert by_id["run-b"].passed  # bob's own run is fine; the leak is counted once, on alice's
     assert any("got partial_result of run run-a (user alice)" in w for w in by_id["run-b"].warnings)
     assert by_id["run-a"].event_counts["partial_result"] == 1  # the leak is not alice's event
+
+
+def test_a_slim_verdict_keeps_everything_but_the_timeline(chat: Chat) -> None:
+    # Verdict.slim builds its Run by position, for speed: a field added to Run or Verdict
+    # without slim following it would be lost or land in the wrong place.
+    chat.connect("c2", "bob", 0.5)
+    chat.run("c1", "alice", "run-a", at=1.0, steps=GOOD[:4])
+    chat.send("c2", 1.45, "partial_result", ids("run-a", "alice"), content="leaked")
+    verdict = chat.close("c1", 5).close("c2", 5).report().verdicts[0]
+    assert verdict.run.leaks and verdict.run.end and verdict.tools and not verdict.passed
+    slim = verdict.slim()
+    assert slim.run.events == () and verdict.run.events
+    for name in (f.name for f in dataclasses.fields(Run) if f.name != "events"):
+        assert getattr(slim.run, name) == getattr(verdict.run, name), name
+    for name in (f.name for f in dataclasses.fields(Verdict) if f.name != "run"):
+        assert getattr(slim, name) == getattr(verdict, name), name
 
 
 def test_concurrent_runs_on_two_connections_both_pass(chat: Chat) -> None:
