@@ -17,7 +17,6 @@ import msgpack
 from bench.table import print_table
 from recorder.capture import READ_CHUNK, CaptureWriter, Message, Open, read_capture, segment_files
 
-TARGET_READER_SHARE = 1 / 3
 RAW, WSTAPE, ANALYZER = (
     "raw msgpack.Unpacker", "recorder.capture.read_capture", "analyzer.load (DataFrame)",
 )  # fmt: skip
@@ -136,9 +135,10 @@ def _report(
     print_table(["reader", "frames/s", "seconds", "vs raw"], rows)
     for note in notes:
         print(note)
+    # No target of its own: the target (>= 1/3 of raw decode) is the analyzer's, whose first
+    # stage this is (bench/analyzer.py); a reader under 1/3 shows how far off that target is.
     share = raw_time / results[WSTAPE]
-    verdict = "met" if share >= TARGET_READER_SHARE else "MISSED"
-    print(f"read_capture runs at {share:.2f} of raw decode speed (target >= 1/3: {verdict})")
+    print(f"read_capture runs at {share:.2f} of raw decode speed (checks and types each record)")
     overhead = (disk_bytes - payload_bytes) / plan.frames
     print(
         f"size on disk: {disk_bytes:,} bytes for {payload_bytes:,} payload bytes "
