@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean chromium
+.PHONY: demo test bench fuzz lint clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ chromium:
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# A long fuzz run on purpose (about 7 minutes here, docs/fuzzing.md): the property tests over
+# hostile input under the `fuzz` hypothesis profile; a test that hangs fails after 30 minutes.
+fuzz: $(STAMP)
+	$(BIN)/pytest -m fuzz --hypothesis-profile=fuzz --hypothesis-show-statistics \
+		--timeout=1800 -p no:cacheprovider -q
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info

@@ -15,10 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from demo.loopback import free_port, stop
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The property tests scale their examples from the loaded profile, so `make test` keeps
+# hypothesis' default one and `make fuzz` (--hypothesis-profile=fuzz) runs each of them
+# 50 times as long; print_blob makes any failure found there reproducible by hand.
+settings.register_profile(
+    "fuzz", max_examples=50 * settings.get_profile("default").max_examples, print_blob=True
+)
 
 
 def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:

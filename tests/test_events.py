@@ -198,7 +198,8 @@ id_keys = st.sampled_from(
 objects = st.dictionaries(id_keys | st.text(max_size=8), json_values, max_size=8)
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.fuzz
+@settings(max_examples=3 * settings.default.max_examples, deadline=None)
 @given(payload=st.binary(max_size=300), is_text=st.booleans(), from_client=st.booleans())
 def test_extraction_never_raises_on_arbitrary_bytes(
     payload: bytes, is_text: bool, from_client: bool
@@ -207,7 +208,8 @@ def test_extraction_never_raises_on_arbitrary_bytes(
     assert isinstance(event.canonical, Canonical)
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.fuzz
+@settings(max_examples=3 * settings.default.max_examples, deadline=None)
 @given(obj=objects, kind=st.sampled_from(list(DEFAULT_PROFILE.types) + ["system_message"]))
 def test_extraction_never_raises_on_arbitrary_json(obj: dict, kind: str) -> None:
     for candidate in (obj, {**obj, "type": kind}, {"type": kind, "payload": obj}):

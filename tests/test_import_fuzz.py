@@ -19,8 +19,14 @@ from analyzer.commands.analyze import analyze as analyze_command
 from analyzer.sources import read_records
 from recorder.capture import CaptureError, Close, Error, Message, Open
 
+pytestmark = pytest.mark.fuzz
+
+# Half the capture reader's examples (150 by default) since every flow file goes through
+# mitmproxy's own reader; scales with the loaded hypothesis profile like the reader's.
 FUZZ = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=3 * settings.default.max_examples // 2,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 ANY_VALUE = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),

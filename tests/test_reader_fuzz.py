@@ -23,10 +23,15 @@ from recorder.capture import (
     segment_files,
 )
 
-pytestmark = pytest.mark.timeout(300)  # a hang fails the run instead of stalling it
+# No timeout marker of its own: it would override `make fuzz`'s longer --timeout, and the
+# project's default (pyproject) already fails a hang in `make test`.
+pytestmark = pytest.mark.fuzz
 
+# 300 under hypothesis' default profile, 50 times that under `make fuzz` (tests/conftest.py)
 FUZZ = settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=3 * settings.default.max_examples,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 MEMORY_BOUND = 32 * 1024 * 1024  # for files of a few KiB: a fixed cost, nothing declared-size
 HEADER = [0, {"format": "wstape", "version": 1, "recorder": "t", "created": 1.0,
