@@ -79,9 +79,10 @@ def mitmdump_args(cfg: RecordConfig) -> list[str]:
     else:
         mode = f"regular@{cfg.listen_host}:{cfg.listen_port}"
     args = [
-        find_mitmdump(),
+        # mitmdump with the addon built in (recorder/dump.py): the same command line as
+        # `mitmdump -s recorder/addon.py`, without what a script layer costs every frame.
+        sys.executable, "-m", "recorder.dump",
         "--mode", mode,
-        "-s", str(ADDON),
         "--set", f"wstape_dir={cfg.out}",
         "--set", f"wstape_redact={'true' if cfg.redact else 'false'}",
         "--set", f"wstape_segment_mb={cfg.segment_mb}",

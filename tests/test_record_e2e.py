@@ -11,8 +11,10 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from conftest import wait_listening
 from wsclient import converse, has_event
 
+from demo.loopback import free_port, stop
 from recorder.capture import Message, Open, read_capture
 
 
@@ -156,3 +158,32 @@ def test_regular_proxy_mode_records_clients_that_use_it_as_their_proxy(
     assert len(opened) == 1 and opened[0].url == f"{backend.url}?user_id=proxied"
     server = [r.payload for r in records if isinstance(r, Message) and not r.from_client]
     assert server == [payload for _, payload in seen.received]
+
+
+def test_plain_mitmdump_with_the_addon_as_a_script_records_what_the_client_saw(
+    tmp_path, start_backend, processes
+):
+    # `wstape record` builds the addon into mitmdump (recorder/dump.py); users who run
+    # mitmdump themselves load it with -s, which must record just the same.
+    from recorder.launch import ADDON, find_mitmdump
+
+    backend = start_backend("--think-delay", "0.01", "--tool-delay", "0.02")
+    port, out = free_port(), tmp_path / "script-capture"
+    proc = processes.start(
+        [find_mitmdump(), "--mode", f"reverse:http://127.0.0.1:{backend.port}@127.0.0.1:{port}",
+         "-s", str(ADDON), "--set", f"wstape_dir={out}"],
+        "mitmdump",
+    )  # fmt: skip
+    wait_listening(port, proc)
+    seen = asyncio.run(
+        converse(f"ws://127.0.0.1:{port}/ws?user_id=scripted",
+                 [{"type": "user_message", "payload": {"content": "hi"}}, b"\x00\x01"],
+                 done_when=has_event("agent_completed"))
+    )  # fmt: skip
+    assert stop(proc) == 0
+    records = list(read_capture(out))
+    assert [r.path for r in records if isinstance(r, Open)] == ["/ws?user_id=scripted"]
+    messages = [r for r in records if isinstance(r, Message)]
+    kind = {True: "text", False: "binary"}
+    assert [(kind[m.is_text], m.payload) for m in messages if m.from_client] == seen.sent
+    assert [(kind[m.is_text], m.payload) for m in messages if not m.from_client] == seen.received

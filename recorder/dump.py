@@ -1,0 +1,50 @@
+"""mitmdump with the wstape addon built in: `python -m recorder.dump [mitmdump's arguments]`.
+
+The same command line, options and behaviour as `mitmdump -s recorder/addon.py`, but the addon
+sits in mitmproxy's addon chain itself rather than behind a script loader. mitmproxy walks the
+whole chain twice per WebSocket message (the message hook, then an update hook), and a script
+adds three layers to every walk (script, module, addon), each looked up and mostly missed:
+about 4% of mitmdump's CPU per frame, paid before the addon does anything (docs/benchmarks.md).
+`wstape record` runs this; the script stays for users who run mitmdump themselves.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from mitmproxy.tools import cmdline, dump
+from mitmproxy.tools import main as mitmproxy_main
+
+from recorder.addon import Recorder
+
+
+class RecordingDumpMaster(dump.DumpMaster):
+    def __init__(self, options, **kwargs) -> None:
+        super().__init__(options, **kwargs)
+        self.addons.add(Recorder())
+
+
+def _filter_options(args) -> dict:
+    # What mitmproxy.tools.main.mitmdump does with a filter expression on the command line.
+    if args.filter_args:
+        expression = " ".join(args.filter_args)
+        return {
+            "save_stream_filter": expression,
+            "readfile_filter": expression,
+            "dumper_filter": expression,
+        }
+    return {}
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    mitmproxy_main.run(
+        RecordingDumpMaster,
+        cmdline.mitmdump,
+        sys.argv[1:] if args is None else args,
+        _filter_options,
+    )
+
+
+if __name__ == "__main__":
+    main()
