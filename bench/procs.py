@@ -26,19 +26,26 @@ def rss_mib(pid: int) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far, from /proc/PID/stat."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time all threads of a process have run so far, in nanoseconds' precision
+    (/proc/PID/task/*/schedstat): /proc/PID/stat counts 10 ms ticks, too coarse for the
+    second or so one proxy runs in a round."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/schedstat") as stat:
+            total += int(stat.read().split()[0])
+    return total / 1e9
 
 
 @contextlib.contextmanager
-def running(args: list[str], port: int, cpus: set[int] | None = None) -> Iterator[subprocess.Popen]:
-    """The process, once it listens on `port`; with `cpus`, held to those CPUs."""
+def running(
+    args: list[str], port: int, cpus: set[int] | None = None, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen]:
+    """The process, once it listens on `port`; with `cpus`, held to those CPUs; `env` adds
+    to this process's environment."""
     pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     proc = subprocess.Popen(
         args, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, preexec_fn=pin,
+        stderr=subprocess.DEVNULL, preexec_fn=pin, env={**os.environ, **(env or {})},
     )  # fmt: skip
     try:
         wait_port(port, proc)
@@ -54,19 +61,28 @@ def backend(port: int) -> list[str]:
 NOOP_ADDON = Path(__file__).resolve().parent / "noop_addon.py"
 
 
-def mitmdump(upstream_port: int, port: int, *addon: str) -> list[str]:
-    """Reverse-proxy mitmdump in the same mode with the same options for every variant;
-    `addon` adds its arguments (see `wstape` and `noop`), none for bare mitmdump."""
+def _proxy_args(upstream_port: int, port: int) -> list[str]:
     return [
-        find_mitmdump(),
         "--mode", f"reverse:http://127.0.0.1:{upstream_port}@127.0.0.1:{port}",
         "--set", "flow_detail=0",
-        *addon,
     ]  # fmt: skip
 
 
+def mitmdump(upstream_port: int, port: int, *addon: str) -> list[str]:
+    """Reverse-proxy mitmdump in the same mode with the same options for every variant;
+    `addon` adds its arguments (see `wstape` and `noop`), none for bare mitmdump."""
+    return [find_mitmdump(), *_proxy_args(upstream_port, port), *addon]
+
+
 def wstape(capture: Path) -> list[str]:
+    """The addon as users load it into their own mitmdump: a script."""
     return ["-s", str(ADDON), "--set", f"wstape_dir={capture}"]
+
+
+def wstape_record(upstream_port: int, port: int, capture: Path) -> list[str]:
+    """The recorder as `wstape record` runs it: mitmdump with the addon built in."""
+    return [sys.executable, "-m", "recorder.dump", *_proxy_args(upstream_port, port),
+            "--set", f"wstape_dir={capture}"]  # fmt: skip
 
 
 def noop() -> list[str]:
