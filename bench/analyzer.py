@@ -29,6 +29,7 @@ RAW, FLOOR = "raw msgpack.Unpacker", "raw decode + json.loads"
 ANALYZE, WORKERS2 = "analyzer.analyze (wstape analyze)", "analyzer.analyze, workers=2"
 LOAD, FLOWS = "analyzer.load (DataFrame)", "analyzer.analyze, mitmproxy flow file"
 MESSAGE = 2  # the record type of a message (docs/capture-format.md)
+MEMORY_GAP_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -106,9 +107,14 @@ def run(plan: Plan) -> None:
                     counted = read(inputs[name])
                     best[name] = min(best[name], time.perf_counter() - start)
                     assert counted == frames, f"{name} counted {counted} of {frames} frames"
-        small = Path(tmp) / "small"
-        chat.write_capture(small, chat.Shape(plan.connections, plan.runs // 10), plan.segment_bytes)
-        memory = [_peak_memory(path, every) for every in (False, True) for path in (small, capture)]
+        # Memory: two recordings of the same users, one ten times longer. They pause half a
+        # minute between runs, so even the short one outlasts the analyzer's memory of
+        # ended runs (analyzer/runs.py REMEMBER_S, 10 to 20 minutes of capture time).
+        short, long = Path(tmp) / "short", Path(tmp) / "long"
+        for path, runs in ((short, plan.runs // 10), (long, plan.runs)):
+            shape = chat.Shape(plan.connections, runs, gap_s=MEMORY_GAP_S)
+            chat.write_capture(path, shape, plan.segment_bytes)
+        memory = [_peak_memory(path, every) for every in (False, True) for path in (short, long)]
     print(
         f"analyzer: {frames:,} frames ({big.runs:,} runs over {big.connections} connections at "
         f"once) in {len(files)} segment files ({disk_bytes / 2**20:,.1f} MiB); best of "
@@ -177,7 +183,11 @@ def _report_memory(memory: list[dict]) -> None:
          f"{(m['peak'] - m['base']) / 1024:,.1f}"]
         for m in memory
     ]  # fmt: skip
-    print("analyze's peak memory (keep_events=False, one process; same connections at once)")
+    print(
+        f"analyze's peak memory (keep_events=False, one process): the same connections at "
+        f"once, each user pausing ~{MEMORY_GAP_S:g} s between runs, one recording ten times "
+        f"longer than the other"
+    )
     print_table(["report", "capture", "runs", "verdicts held", "MiB on disk",
                  "RSS after import MiB", "peak RSS MiB", "growth MiB"], rows)  # fmt: skip
     for small, big in (memory[:2], memory[2:]):

@@ -23,6 +23,7 @@ Frame = tuple[float, int, bool, bytes]  # ts, connection number, from_client, pa
 class Shape:
     connections: int  # clients connected at once, each chatting run after run
     runs: int  # in all, spread evenly over the connections
+    gap_s: float = GAP_S  # a user's pause between runs, on average
 
 
 def _dump(kind: str, body: dict) -> bytes:
@@ -69,14 +70,14 @@ def _run(rng: random.Random, conn: int, n: int, ts: float) -> tuple[list[Frame],
     return frames, ts
 
 
-def _connection(rng: random.Random, conn: int, runs: int) -> Iterator[Frame]:
+def _connection(rng: random.Random, conn: int, runs: int, gap_s: float) -> Iterator[Frame]:
     """One client's frames in time order: a welcome, its runs, and pings answered by pongs."""
     ts = START_TS + rng.random()
     welcome = {"user_id": f"user-{conn}", "connection_id": f"conn-{conn}"}
     yield ts, conn, False, _dump("connection_established", welcome)
     next_ping = ts + PING_EVERY_S
     for n in range(runs):
-        frames, ts = _run(rng, conn, n, ts + GAP_S * rng.uniform(0.5, 1.5))
+        frames, ts = _run(rng, conn, n, ts + gap_s * rng.uniform(0.5, 1.5))
         while next_ping < ts:
             yield next_ping, conn, False, _dump("ping", {"ts": next_ping})
             yield next_ping + 0.001, conn, True, b'{"type": "pong"}'
@@ -89,7 +90,8 @@ def frames(shape: Shape, seed: int = 7) -> Iterator[Frame]:
     rng = random.Random(seed)
     per_conn, extra = divmod(shape.runs, shape.connections)
     streams = [
-        list(_connection(rng, conn, per_conn + (conn < extra))) for conn in range(shape.connections)
+        list(_connection(rng, conn, per_conn + (conn < extra), shape.gap_s))
+        for conn in range(shape.connections)
     ]
     return heapq.merge(*streams)
 
