@@ -39,10 +39,13 @@ def _filter_options(args) -> dict:
 
 
 def main(args: Sequence[str] | None = None) -> None:
+    arguments = sys.argv[1:] if args is None else args
+    # mitmproxy prefixes its errors with sys.argv[0], here the path of this file.
+    sys.argv[0] = "mitmdump"
     mitmproxy_main.run(
         RecordingDumpMaster,
         cmdline.mitmdump,
-        sys.argv[1:] if args is None else args,
+        arguments,
         _filter_options,
     )
 

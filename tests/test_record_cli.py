@@ -128,6 +128,17 @@ def test_record_on_a_busy_port_says_so_and_exits_2(tmp_path, backend):
     assert "Traceback" not in result.stderr
 
 
+def test_record_with_a_bad_mitmproxy_option_names_it_and_exits_2(tmp_path):
+    result = run_wstape(
+        "record", "--upstream", "http://127.0.0.1:9", "--listen", f"127.0.0.1:{free_port()}",
+        "--out", str(tmp_path / "c"), "--set", "flow_detail=abc",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "recorder did not start: mitmdump exited with code 1: mitmdump: " in result.stderr
+    assert "flow_detail" in result.stderr
+    assert "dump.py" not in result.stderr and "Traceback" not in result.stderr
+
+
 def test_help_teaches_with_examples():
     for command in ("record", "export"):
         result = run_wstape(command, "--help")
