@@ -11,6 +11,7 @@ the script stays for users who run mitmdump themselves.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -24,6 +25,19 @@ class RecordingDumpMaster(dump.DumpMaster):
     def __init__(self, options, **kwargs) -> None:
         super().__init__(options, **kwargs)
         self.addons.add(Recorder())
+
+    async def run(self) -> None:
+        # mitmdump keeps a --set it does not know for an addon that may register it later,
+        # and so ignores a typo (wstape_flush_mss=50) without a word. Every addon is loaded
+        # by now: what is still waiting is unknown. mitmproxy stops on an error logged
+        # before it starts its servers.
+        unknown = sorted(self.options.deferred)
+        if unknown:
+            logging.getLogger("wstape").error(
+                f"unknown option{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)} "
+                "(mitmdump --options lists them all)"
+            )
+        await super().run()
 
 
 def _filter_options(args) -> dict:

@@ -117,6 +117,12 @@ def parse_status(line: str) -> dict[str, int] | None:
     return counters
 
 
+def _telling(line: str) -> bool:
+    """A line that says why mitmdump stopped; not mitmproxy's closing "Error logged during
+    startup, exiting...", which follows the line that does."""
+    return bool(line.strip()) and not line.startswith("Error logged during startup")
+
+
 @dataclass
 class Recorder:
     """A running mitmdump with the addon. Output lines go to `on_line`, status
@@ -169,7 +175,7 @@ class Recorder:
         while not self._listening.wait(0.05):
             if self.proc.poll() is not None:
                 self._join_reader()
-                last = next((line for line in reversed(self.tail) if line.strip()), "")
+                last = next((line for line in reversed(self.tail) if _telling(line)), "")
                 raise LaunchError(f"mitmdump exited with code {self.proc.returncode}: {last}")
             if time.monotonic() > deadline:
                 self.stop()

@@ -139,6 +139,17 @@ def test_record_with_a_bad_mitmproxy_option_names_it_and_exits_2(tmp_path):
     assert "dump.py" not in result.stderr and "Traceback" not in result.stderr
 
 
+def test_record_with_an_unknown_option_names_it_and_exits_2(tmp_path):
+    # mitmdump itself ignores an unknown --set without a word: a typo would go unnoticed.
+    result = run_wstape(
+        "record", "--upstream", "http://127.0.0.1:9", "--listen", f"127.0.0.1:{free_port()}",
+        "--out", str(tmp_path / "c"), "--set", "wstape_flush_mss=50",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "recorder did not start" in result.stderr
+    assert "unknown option: wstape_flush_mss" in result.stderr.splitlines()[-1]
+
+
 def test_help_teaches_with_examples():
     for command in ("record", "export"):
         result = run_wstape(command, "--help")
