@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 from bench import procs, recorder_cost
 from bench.table import print_table
@@ -120,15 +120,9 @@ async def _rounds(targets: dict[str, tuple[int, int | None]], plan: Plan) -> dic
     for round_no in range(1 + plan.rounds):  # the first round warms up and is dropped
         for name in names:
             port, pid = targets[name]
-            url = f"ws://127.0.0.1:{port}/ws?user_id=bench"
             cpu = procs.cpu_seconds(pid) if pid else 0.0
             async with contextlib.AsyncExitStack() as stack:
-                sockets = [
-                    await stack.enter_async_context(connect(url, proxy=None, max_size=None))
-                    for _ in range(plan.connections)
-                ]
-                for ws in sockets:
-                    await ws.recv()  # the welcome
+                sockets = await recorder_cost.echo_sockets(stack, port, plan.connections)
                 fps = await throughput(sockets, plan)
                 rtts = await latency(sockets[0], plan.round_trips)
             # CPU time through the closes: a bare mitmdump frees a connection's messages

@@ -56,6 +56,21 @@ def _commands(backend: int, capture: Path) -> dict[str, Callable[[int, int], lis
     }
 
 
+async def echo_sockets(
+    stack: contextlib.AsyncExitStack, port: int, count: int
+) -> list[ClientConnection]:
+    """`count` connections to the echo backend through `port`, each past its welcome frame,
+    closed when `stack` closes."""
+    url = f"ws://127.0.0.1:{port}/ws?user_id=bench"
+    sockets = [
+        await stack.enter_async_context(connect(url, proxy=None, max_size=None))
+        for _ in range(count)
+    ]
+    for ws in sockets:
+        await ws.recv()  # the welcome
+    return sockets
+
+
 async def _pump(sockets: list[ClientConnection], until: float, window: int, frame: str) -> int:
     """Echoes `frame` over every socket, `window` in flight, until `until`; frames relayed."""
     loop = asyncio.get_running_loop()
@@ -88,13 +103,7 @@ async def _round(instances: dict[str, list[tuple[int, int]]], plan: Plan, frame:
         sockets = {}
         for name, ports in instances.items():
             for k, (port, _) in enumerate(ports):
-                url = f"ws://127.0.0.1:{port}/ws?user_id=bench"
-                sockets[name, k] = [
-                    await stack.enter_async_context(connect(url, proxy=None, max_size=None))
-                    for _ in range(plan.connections)
-                ]
-                for ws in sockets[name, k]:
-                    await ws.recv()  # the welcome
+                sockets[name, k] = await echo_sockets(stack, port, plan.connections)
         pids = {(name, k): pid for name, ports in instances.items()
                 for k, (_, pid) in enumerate(ports)}  # fmt: skip
         cpu = {key: procs.cpu_seconds(pid) for key, pid in pids.items()}
