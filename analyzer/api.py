@@ -9,13 +9,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from types import MappingProxyType
 
-from analyzer.events import Canonical, Event, to_event
-from analyzer.parallel import reader
-from analyzer.profile import DEFAULT_PROFILE, Profile, load_profile
-from analyzer.report import SUMMARY_ROWS, Report, Tally, merge
-from analyzer.rules import Code, Outcome, Verdict, judge
-from analyzer.runs import LINGER_S, Run, RunAssembler
-from recorder.capture import Close, Error, Message, Open, Record
+from wstape.analyzer.parallel import reader
+from wstape.analyzer.pipeline.rules import Code, Outcome, Verdict, judge
+from wstape.analyzer.pipeline.runs import LINGER_S, Run, RunAssembler
+from wstape.analyzer.profile import DEFAULT_PROFILE, Profile, load_profile
+from wstape.analyzer.protocols.events import Canonical, Event, to_event
+from wstape.analyzer.reports.report import SUMMARY_ROWS, Report, Tally, merge
+from wstape.recorder.capture import Close, Error, Message, Open, Record
 
 PathLike = str | os.PathLike
 
@@ -244,14 +244,15 @@ def analyze(
     report holds them all, without their events unless `keep_events`, or unless
     `keep_verdicts` only those its summary table shows, with totals over all (see Report):
     memory then grows with the runs in flight, not with the capture. Raises
-    recorder.capture.CaptureError for an unreadable capture and ProfileError for a bad profile;
+    CaptureError (wstape.recorder.capture) for an unreadable capture and ProfileError for a bad
+    profile;
     reader warnings (a truncated tail) go to `warn` and into the report.
 
     With `workers` > 1 the segments and files are decoded on that many processes, with `dask`
     (a scheduler address) on that Dask cluster; the report is identical either way
     (analyzer/parallel.py). Local processes are forked when this process runs no other thread,
     else started by forkserver, which imports the caller's __main__: guard a script's entry with
-    `if __name__ == "__main__":`. Raises analyzer.parallel.ClusterError when Dask cannot be used.
+    `if __name__ == "__main__":`. Raises parallel.ClusterError when Dask cannot be used.
     With `progress` (true, or the bar's label), a bar on a terminal's stderr shows how much
     has been read.
     """

@@ -3,7 +3,7 @@ everything in one process.
 
 Workers do the expensive part, one part (a capture segment, a flow or HAR file) each: decoding
 and turning every message into an Event. The main process stitches the parts back exactly as
-`analyzer.sources.read_records` orders them (a session's segments in order, re-declared
+`sources.reading.read_records` orders them (a session's segments in order, re-declared
 connections once, sessions merged by time) and feeds one Analysis, so runs that span segments
 or connections are assembled by the same code, from the same sequence, as without workers.
 Warnings and errors of a part are replayed at the position its reader raised them.
@@ -23,14 +23,21 @@ from dataclasses import dataclass, fields
 from types import MappingProxyType
 
 import msgpack
-
-from analyzer.events import Event, new_event, to_event
-from analyzer.profile import Canonical, Profile
-from analyzer.progress import capture_bytes
-from analyzer.progress import progress as bar
-from analyzer.progress import wanted as bar_wanted
-from analyzer.sources import Kind, Part, PathLike, Warn, parts, read_part, read_records
-from recorder.capture import CaptureError, CaptureWarning, Close, Error, Message, Open
+from wstape.analyzer.profile import Canonical, Profile
+from wstape.analyzer.progress import capture_bytes
+from wstape.analyzer.progress import progress as bar
+from wstape.analyzer.progress import wanted as bar_wanted
+from wstape.analyzer.protocols.events import Event, new_event, to_event
+from wstape.analyzer.sources.reading import (
+    Kind,
+    Part,
+    PathLike,
+    Warn,
+    parts,
+    read_part,
+    read_records,
+)
+from wstape.recorder.capture import CaptureError, CaptureWarning, Close, Error, Message, Open
 
 Item = Open | Event | Close | Error
 Reader = Callable[[PathLike, Warn], Iterator]

@@ -75,7 +75,7 @@ def track(
 def capture_bytes(path: str | os.PathLike) -> int:
     """The size of a capture's segment files, for weighing it in a bar; 1 if unreadable, so the
     reader, not the bar, reports what is wrong with it."""
-    from recorder.capture import CaptureError, segment_files
+    from wstape.recorder.capture import CaptureError, segment_files
 
     try:
         return sum(p.stat().st_size for p in segment_files(path)) or 1

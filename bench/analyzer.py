@@ -1,5 +1,5 @@
-"""How fast the analyzer judges a capture: `analyzer.analyze` (what `wstape analyze` runs),
-`analyzer.load` and the same session from a mitmproxy flow file, against a raw msgpack decode
+"""How fast the analyzer judges a capture: `wstape.analyze` (what `wstape analyze` runs),
+`wstape.load` and the same session from a mitmproxy flow file, against a raw msgpack decode
 of the same files and against that decode plus `json.loads` of every payload (the floor of any
 analyzer that reads the JSON); one worker against two; and analyze's peak memory on two
 captures ten times apart in size, with the bounded report `wstape analyze` keeps and with every
@@ -18,16 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgpack
+from wstape.recorder.capture import READ_CHUNK, segment_files
 
 from bench import chat
 from bench.reader import wstape_reader
 from bench.table import print_table
-from recorder.capture import READ_CHUNK, segment_files
 
 TARGET_SHARE = 1 / 3
 RAW, FLOOR = "raw msgpack.Unpacker", "raw decode + json.loads"
-ANALYZE, WORKERS2 = "analyzer.analyze (wstape analyze)", "analyzer.analyze, workers=2"
-LOAD, FLOWS = "analyzer.load (DataFrame)", "analyzer.analyze, mitmproxy flow file"
+ANALYZE, WORKERS2 = "wstape.analyze (wstape analyze)", "wstape.analyze, workers=2"
+LOAD, FLOWS = "wstape.load (DataFrame)", "wstape.analyze, mitmproxy flow file"
 MESSAGE = 2  # the record type of a message (docs/capture-format.md)
 MEMORY_GAP_S = 30.0
 
@@ -71,7 +71,7 @@ def decode_and_parse(directory: Path) -> int:
 
 def _analyze(workers: int = 1) -> Callable[[Path], int]:
     def run(path: Path) -> int:
-        from analyzer import analyze
+        from wstape import analyze
 
         return sum(analyze(path, keep_events=False, workers=workers).frames.values())
 
@@ -79,7 +79,7 @@ def _analyze(workers: int = 1) -> Callable[[Path], int]:
 
 
 def _load(path: Path) -> int:
-    from analyzer import load
+    from wstape import load
 
     return len(load(path))
 
@@ -92,10 +92,10 @@ def run(plan: Plan) -> None:
         chat.write_flows(flows, big)
         files = segment_files(capture)
         disk_bytes = sum(file.stat().st_size for file in files)
-        inputs = {RAW: capture, FLOOR: capture, "recorder.capture.read_capture": capture,
+        inputs = {RAW: capture, FLOOR: capture, "wstape.recorder.capture.read_capture": capture,
                   ANALYZE: capture, WORKERS2: capture, LOAD: capture, FLOWS: flows}  # fmt: skip
         paths = {RAW: raw_decode, FLOOR: decode_and_parse,
-                 "recorder.capture.read_capture": wstape_reader, ANALYZE: _analyze(),
+                 "wstape.recorder.capture.read_capture": wstape_reader, ANALYZE: _analyze(),
                  WORKERS2: _analyze(2), LOAD: _load, FLOWS: _analyze()}  # fmt: skip
         best = {name: float("inf") for name in paths}
         with warnings.catch_warnings():
@@ -155,7 +155,7 @@ import json, sys
 def rss(key):
     with open("/proc/self/status") as status:
         return next(int(l.split()[1]) for l in status if l.startswith(key))
-import analyzer
+import wstape
 base = rss("VmRSS:")
 report = analyzer.analyze(sys.argv[1], keep_events=False, keep_verdicts=sys.argv[2] == "every")
 print(json.dumps({"base": base, "peak": rss("VmHWM:"), "runs": len(report),

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from recorder.capture import CaptureWriter, Open
+from wstape.recorder.capture import CaptureWriter, Open
 
 START_TS = 1_800_000_000.0
 PING_EVERY_S = 5.0  # as the demo backend pings

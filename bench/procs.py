@@ -10,8 +10,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from demo.loopback import stop, wait_port
-from recorder.launch import ADDON, find_mitmdump
+from wstape.demo.loopback import stop, wait_port
+from wstape.recorder.launch import ADDON, find_mitmdump
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,7 +55,15 @@ def running(
 
 
 def backend(port: int) -> list[str]:
-    return [sys.executable, "-m", "demo.backend", "--port", str(port), "--ping-interval", "0"]
+    return [
+        sys.executable,
+        "-m",
+        "wstape.demo.backend",
+        "--port",
+        str(port),
+        "--ping-interval",
+        "0",
+    ]
 
 
 NOOP_ADDON = Path(__file__).resolve().parent / "noop_addon.py"
@@ -81,7 +89,7 @@ def wstape(capture: Path) -> list[str]:
 
 def wstape_record(upstream_port: int, port: int, capture: Path) -> list[str]:
     """The recorder as `wstape record` runs it: mitmdump with the addon built in."""
-    return [sys.executable, "-m", "recorder.dump", *_proxy_args(upstream_port, port),
+    return [sys.executable, "-m", "wstape.recorder.dump", *_proxy_args(upstream_port, port),
             "--set", f"wstape_dir={capture}"]  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""How fast captures read back: `recorder.capture.read_capture` and `analyzer.load` against
+"""How fast captures read back: `wstape.recorder.capture.read_capture` and `wstape.load` against
 a raw `msgpack.Unpacker` decode of the same files, and what the format costs on disk."""
 
 from __future__ import annotations
@@ -13,12 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgpack
+from wstape.recorder.capture import (
+    READ_CHUNK,
+    CaptureWriter,
+    Message,
+    Open,
+    read_capture,
+    segment_files,
+)
 
 from bench.table import print_table
-from recorder.capture import READ_CHUNK, CaptureWriter, Message, Open, read_capture, segment_files
 
 RAW, WSTAPE, ANALYZER = (
-    "raw msgpack.Unpacker", "recorder.capture.read_capture", "analyzer.load (DataFrame)",
+    "raw msgpack.Unpacker", "wstape.recorder.capture.read_capture", "wstape.load (DataFrame)",
 )  # fmt: skip
 EVENTS = ("agent_thinking", "tool_executing", "tool_completed", "partial_result", "ping")
 
@@ -87,9 +94,9 @@ def wstape_reader(directory: Path) -> int:
 
 def _analyzer_load() -> Callable[[Path], int] | str:
     try:
-        from analyzer import load
+        from wstape import load
     except Exception as exc:  # the analyzer may be mid-change; say so instead of failing
-        return f"analyzer.load not importable ({type(exc).__name__}: {exc})"
+        return f"wstape.load not importable ({type(exc).__name__}: {exc})"
     return lambda directory: len(load(directory))
 
 

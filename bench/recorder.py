@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from websockets.asyncio.client import ClientConnection
+from wstape.demo.loopback import free_port
 
 from bench import procs, recorder_cost
 from bench.table import print_table
-from demo.loopback import free_port
 
 # A frame the size and shape of a typical agent event; the backend echoes it verbatim.
 FRAME = json.dumps(
@@ -28,7 +28,7 @@ FRAME = json.dumps(
 )  # fmt: skip
 DIRECT, BARE, SCRIPT, BUILTIN = (
     "direct to backend", "bare mitmdump", "mitmdump -s recorder/addon.py",
-    "wstape record (recorder.dump)",
+    "wstape record (wstape.recorder.dump)",
 )  # fmt: skip
 
 
@@ -199,8 +199,8 @@ def _report_hook(bare_cpu_us: float, messages: int = 200_000) -> None:
     the addon adds beyond mitmproxy's dispatch, free of the noise of four processes."""
     from types import SimpleNamespace
 
-    from recorder.addon import Recorder
-    from recorder.capture import CaptureWriter, Open
+    from wstape.recorder.addon import Recorder
+    from wstape.recorder.capture import CaptureWriter, Open
 
     with tempfile.TemporaryDirectory(prefix="wstape-bench-") as tmp:
         addon = Recorder()

@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from websockets.asyncio.client import ClientConnection, connect
+from wstape.demo.loopback import free_port
 
 from bench import procs
 from bench.table import print_table
-from demo.loopback import free_port
 
 BARE, NOOP, SCRIPT, BUILTIN = (
     "bare mitmdump", "mitmdump -s noop_addon.py", "mitmdump -s recorder/addon.py",
-    "wstape record (recorder.dump)",
+    "wstape record (wstape.recorder.dump)",
 )  # fmt: skip
 TARGET = 0.05  # the addon costs at most this share of bare mitmdump's throughput
 

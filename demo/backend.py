@@ -20,8 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
-
-from demo.scenarios import (
+from wstape.demo.scenarios import (
     ENVELOPES,
     SCENARIOS,
     Disconnect,
@@ -248,9 +247,9 @@ def announce(url: str) -> None:
 
 def parse_args(argv: Sequence[str] | None = None) -> Config:
     parser = argparse.ArgumentParser(
-        prog="python -m demo.backend",
+        prog="python -m wstape.demo.backend",
         description="Reference agent backend that speaks the seven events, good and broken.",
-        epilog="example: python -m demo.backend --port 8000 --drop-event agent_thinking",
+        epilog="example: python -m wstape.demo.backend --port 8000 --drop-event agent_thinking",
     )
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="address to listen on")

@@ -280,9 +280,9 @@ def summary(transcript: Transcript) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m demo.players",
+        prog="python -m wstape.demo.players",
         description="Play chat users against an agent backend and print what each received.",
-        epilog="example: python -m demo.players --url ws://127.0.0.1:8000/ws --users 3 "
+        epilog="example: python -m wstape.demo.players --url ws://127.0.0.1:8000/ws --users 3 "
         "--scenario good --scenario tool_error",
     )
     parser.add_argument("--url", default="ws://127.0.0.1:8000/ws", help="backend or proxy URL")

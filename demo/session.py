@@ -10,19 +10,28 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from demo.loopback import free_port, stop, wait_port
-from demo.players import Transcript, chat, user_message
-from recorder.launch import RecordConfig, Recorder
+from wstape.demo.loopback import free_port, stop, wait_port
+from wstape.demo.players import Transcript, chat, user_message
+from wstape.recorder.launch import RecordConfig, Recorder
 
 DEMO_SCENARIOS = ("good", "tool_error", "good", "missing_event", "late_event")
 
 
 @contextlib.contextmanager
 def demo_backend(*args: str):
-    """Runs `python -m demo.backend` on a free loopback port; yields its port."""
+    """Runs `python -m wstape.demo.backend` on a free loopback port; yields its port."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "demo.backend", "--host", "127.0.0.1", "--port", str(port), *args],
+        [
+            sys.executable,
+            "-m",
+            "wstape.demo.backend",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *args,
+        ],
         stdout=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
     )

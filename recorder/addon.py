@@ -18,14 +18,14 @@ from pathlib import Path
 from mitmproxy import ctx, exceptions, http
 
 try:
-    from recorder import __version__
-    from recorder.capture import SEGMENT_DELETED, CaptureWriter, Open
-    from recorder.handshake import open_record
+    from wstape.recorder import __version__
+    from wstape.recorder.capture import SEGMENT_DELETED, CaptureWriter, Open
+    from wstape.recorder.handshake import open_record
 except ImportError:  # loaded by a mitmdump whose Python lacks wstape: use this checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from recorder import __version__
-    from recorder.capture import SEGMENT_DELETED, CaptureWriter, Open
-    from recorder.handshake import open_record
+    from wstape.recorder import __version__
+    from wstape.recorder.capture import SEGMENT_DELETED, CaptureWriter, Open
+    from wstape.recorder.handshake import open_record
 
 log = logging.getLogger("wstape")
 STATUS_PREFIX = "wstape-status "

@@ -7,8 +7,8 @@ header. docs/capture-format.md describes every byte; nothing here imports mitmpr
 so captures can be read where mitmproxy is not installed.
 """
 
-from recorder.reader import read_capture, read_messages, read_segment, segment_files
-from recorder.records import (
+from wstape.recorder.reader import read_capture, read_messages, read_segment, segment_files
+from wstape.recorder.records import (
     FORMAT_NAME,
     FORMAT_VERSION,
     MAX_CONTAINER_LEN,
@@ -27,7 +27,7 @@ from recorder.records import (
     Record,
     RecordType,
 )
-from recorder.writer import CaptureWriter
+from wstape.recorder.writer import CaptureWriter
 
 __all__ = [
     "FORMAT_NAME", "FORMAT_VERSION", "MAX_CONTAINER_LEN", "MAX_FRAME_BYTES", "MAX_TEXT_FIELD",

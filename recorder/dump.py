@@ -1,4 +1,4 @@
-"""mitmdump with the wstape addon built in: `python -m recorder.dump [mitmdump's arguments]`.
+"""mitmdump with the wstape addon built in: `python -m wstape.recorder.dump [mitmdump's arguments]`.
 
 The same command line, options and behaviour as `mitmdump -s recorder/addon.py`, but the addon
 sits in mitmproxy's addon chain itself rather than behind a script loader. mitmproxy walks the
@@ -17,8 +17,7 @@ from collections.abc import Sequence
 
 from mitmproxy.tools import cmdline, dump
 from mitmproxy.tools import main as mitmproxy_main
-
-from recorder.addon import Recorder
+from wstape.recorder.addon import Recorder
 
 
 class RecordingDumpMaster(dump.DumpMaster):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from recorder.records import Open
-from recorder.redact import redact_handshake
+from wstape.recorder.records import Open
+from wstape.recorder.redact import redact_handshake
 
 
 def address(addr) -> str | None:

@@ -81,7 +81,7 @@ def mitmdump_args(cfg: RecordConfig) -> list[str]:
     args = [
         # mitmdump with the addon built in (recorder/dump.py): the same command line as
         # `mitmdump -s recorder/addon.py`, without what a script layer costs every frame.
-        sys.executable, "-m", "recorder.dump",
+        sys.executable, "-m", "wstape.recorder.dump",
         "--mode", mode,
         "--set", f"wstape_dir={cfg.out}",
         "--set", f"wstape_redact={'true' if cfg.redact else 'false'}",

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import msgpack
-
-from recorder.records import (
+from wstape.recorder.records import (
     FORMAT_NAME,
     FORMAT_VERSION,
     MAX_CONTAINER_LEN,

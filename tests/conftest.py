@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
-
-from demo.loopback import free_port, stop
+from wstape.demo.loopback import free_port, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,12 +98,13 @@ class Backend:
 
 @pytest.fixture
 def start_backend(processes: Processes) -> Callable[..., Backend]:
-    """Starts `python -m demo.backend` with extra CLI arguments on a free port."""
+    """Starts `python -m wstape.demo.backend` with extra CLI arguments on a free port."""
 
     def start(*args: str) -> Backend:
         port = free_port()
         proc = processes.start(
-            [sys.executable, "-m", "demo.backend", "--host", "127.0.0.1", "--port", str(port),
+            [sys.executable, "-m", "wstape.demo.backend", "--host", "127.0.0.1",
+             "--port", str(port),
              *args],
             "backend",
         )  # fmt: skip
@@ -124,7 +124,7 @@ def backend(start_backend: Callable[..., Backend]) -> Backend:
 def start_recorder(tmp_path: Path) -> Iterator[Callable[..., RunningRecorder]]:
     """Starts mitmdump with the wstape addon in front of `upstream`; the capture
     goes to tmp_path/capture unless `out` is given. Stopped cleanly at teardown."""
-    from recorder.launch import RecordConfig, Recorder
+    from wstape.recorder.launch import RecordConfig, Recorder
 
     running: list[Recorder] = []
 

@@ -9,11 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
-from demo.loopback import free_port
-from demo.players import play
-from demo.session import demo_backend
-from recorder.launch import RecordConfig, Recorder
+from wstape.demo.loopback import free_port
+from wstape.demo.players import play
+from wstape.demo.session import demo_backend
+from wstape.recorder.launch import RecordConfig, Recorder
 
 FAST = ("--think-delay", "0.01", "--tool-delay", "0.05", "--ping-interval", "0")
 RELEASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {

@@ -15,8 +15,7 @@ import msgpack
 import pytest
 from click.testing import CliRunner
 from test_runs_rules import GOOD, Chat
-
-from analyzer.commands.analyze import analyze
+from wstape.analyzer.cli.analyze import analyze
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -188,13 +187,13 @@ def test_help_shows_an_example() -> None:
 def test_wstape_analyze_runs_as_a_real_process(tmp_path: Path) -> None:
     capture = failing_capture(tmp_path)
     proc = subprocess.run(
-        [sys.executable, "-m", "analyzer.cli", "analyze", str(capture), "-q"],
+        [sys.executable, "-m", "wstape", "analyze", str(capture), "-q"],
         capture_output=True, text=True, cwd=ROOT, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr
     assert "unpaired_tool" in proc.stdout
     missing = subprocess.run(
-        [sys.executable, "-m", "analyzer.cli", "analyze", str(tmp_path / "gone")],
+        [sys.executable, "-m", "wstape", "analyze", str(tmp_path / "gone")],
         capture_output=True, text=True, cwd=ROOT, timeout=60,
     )  # fmt: skip
     assert missing.returncode == 2

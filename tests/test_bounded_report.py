@@ -11,16 +11,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from test_runs_rules import GOOD, T0, Chat, wire
-
-from analyzer.api import Analysis, iter_verdicts
-from analyzer.commands.analyze import analyze as analyze_command
-from analyzer.compare import compare_reports
-from analyzer.htmlreport import report_html
-from analyzer.junit import junit_xml
-from analyzer.plots import report_figure
-from analyzer.report import SUMMARY_ROWS, Report, merge, render_summary, summary_json
-from analyzer.runs import REMEMBER_S
-from recorder.capture import Close, Message, Open, Record
+from wstape.analyzer.api import Analysis, iter_verdicts
+from wstape.analyzer.cli.analyze import analyze as analyze_command
+from wstape.analyzer.compare.comparison import compare_reports
+from wstape.analyzer.pipeline.runs import REMEMBER_S
+from wstape.analyzer.reports.html import report_html
+from wstape.analyzer.reports.junit import junit_xml
+from wstape.analyzer.reports.plots import report_figure
+from wstape.analyzer.reports.report import SUMMARY_ROWS, Report, merge, render_summary, summary_json
+from wstape.recorder.capture import Close, Message, Open, Record
 
 CONNECTIONS = 4
 NO_THINKING = tuple(s for s in GOOD if s[1] != "agent_thinking")  # fails missing_events

@@ -17,9 +17,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 from recordings import recorded
-
-from analyzer.commands.compare import compare
-from analyzer.compare import Change, Metric, Thresholds, Unit, judge_metric
+from wstape.analyzer.cli.compare import compare
+from wstape.analyzer.compare.comparison import Change, Metric, Thresholds, Unit, judge_metric
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -207,7 +206,7 @@ def test_bad_input_exits_2_with_one_line(release, tmp_path: Path, args, message)
 
 
 def wstape(*args: str | os.PathLike) -> list[str]:
-    return [sys.executable, "-m", "analyzer.cli", *map(str, args)]
+    return [sys.executable, "-m", "wstape", *map(str, args)]
 
 
 def test_wstape_compare_runs_as_a_real_process(release) -> None:

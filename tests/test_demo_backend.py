@@ -1,5 +1,6 @@
-"""The demo backend as a user sees it: a real `python -m demo.backend` process, real websockets
-clients and the demo players; every scenario, envelope, echo, ping, reconnect, leak and TLS."""
+"""The demo backend as a user sees it: a real `python -m wstape.demo.backend` process, real
+websockets clients and the demo players; every scenario, envelope, echo, ping, reconnect, leak
+and TLS."""
 
 from __future__ import annotations
 
@@ -15,9 +16,8 @@ from pathlib import Path
 import pytest
 from certs import self_signed
 from websockets.asyncio.client import connect
-
-from demo.players import Frame, Transcript, chat, event_of, play, user_message
-from demo.scenarios import SCENARIOS, Timing, events, script
+from wstape.demo.players import Frame, Transcript, chat, event_of, play, user_message
+from wstape.demo.scenarios import SCENARIOS, Timing, events, script
 
 FAST = ("--think-delay", "0.01", "--tool-delay", "0.05", "--slow-tool-delay", "0.3",
         "--first-delay", "0.3", "--ping-interval", "0")  # fmt: skip

@@ -5,13 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from recorder.capture import Close, Open, read_capture
+from wstape.recorder.capture import Close, Open, read_capture
 
 
 def test_demo_records_one_connection_per_user_and_says_where(tmp_path):
     out = tmp_path / "demo"
     result = subprocess.run(
-        [sys.executable, "-m", "analyzer.cli", "demo", "-o", str(out),
+        [sys.executable, "-m", "wstape", "demo", "-o", str(out),
          "--scenario", "good", "--scenario", "tool_error", "--scenario", "missing_event"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from analyzer.events import Canonical, Event, Frame, to_event
-from analyzer.profile import DEFAULT_PROFILE, ProfileError, load_profile, profile_from_dict
+from wstape.analyzer.profile import DEFAULT_PROFILE, ProfileError, load_profile, profile_from_dict
+from wstape.analyzer.protocols.events import Canonical, Event, Frame, to_event
 
 EXAMPLE_PROFILE = Path(__file__).resolve().parent.parent / "analyzer" / "profiles" / "example.toml"
 IDS = {"run_id": "run-1", "thread_id": "thread-1", "user_id": "alice"}

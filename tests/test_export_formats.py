@@ -15,11 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from test_runs_rules import GOOD, Chat
+from wstape.analyzer.cli.export import export
+from wstape.analyzer.export import formats as export_module
+from wstape.analyzer.sources.reading import read_messages
 
-from analyzer import export as export_module
-from analyzer import load
-from analyzer.commands.export import export
-from analyzer.sources import read_messages
+from wstape import load
 
 ROOT = Path(__file__).resolve().parent.parent
 ODD = [b"", bytes(range(256)), "héllo ✓".encode(), b"\xff\xfe not utf-8", b"plain text"]
@@ -136,7 +136,7 @@ def test_an_unreadable_capture_is_one_line_exit_2(tmp_path: Path) -> None:
 def test_parquet_without_pyarrow_says_what_to_install(tmp_path: Path, capture: Path) -> None:
     script = (
         "import sys; sys.modules['pyarrow'] = None\n"
-        "from analyzer.cli import main\n"
+        "from wstape.analyzer.cli.main import main\n"
         f"main([ 'export', {str(capture)!r}, '--format', 'parquet', '-o', "
         f"{str(tmp_path / 'x.parquet')!r}])\n"
     )

@@ -19,8 +19,7 @@ import pytest
 from conftest import Processes, free_port, wait_listening
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
-
-from recorder.capture import Close, Message, Open, read_capture, segment_files
+from wstape.recorder.capture import Close, Message, Open, read_capture, segment_files
 
 FRAME = bytes(range(256)) * 128  # 32 KiB: a few dozen fill any of the faults below
 BEFORE, AFTER = 10, 50  # echoes before and after the fault
@@ -51,7 +50,7 @@ def wstape_errors(lines: list[str]) -> list[str]:
 
 def start_backend_on(processes: Processes, port: int) -> subprocess.Popen:
     proc = processes.start(
-        [sys.executable, "-m", "demo.backend", "--port", str(port), "--ping-interval", "0"],
+        [sys.executable, "-m", "wstape.demo.backend", "--port", str(port), "--ping-interval", "0"],
         "backend",
     )
     wait_listening(port, proc)

@@ -11,9 +11,8 @@ import pytest
 from click.testing import CliRunner
 from recordings import recorded
 from test_runs_rules import Chat
-
-from analyzer.commands.analyze import analyze
-from analyzer.commands.compare import compare
+from wstape.analyzer.cli.analyze import analyze
+from wstape.analyzer.cli.compare import compare
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 from wsclient import Seen
-
-from recorder.capture import Close, Error, Message, Open, read_capture
+from wstape.recorder.capture import Close, Error, Message, Open, read_capture
 
 CLIENTS = 200
 LARGE_EVERY = 50  # four clients also send a frame of a few MiB

@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from test_runs_rules import GOOD, Chat, ids
+from wstape.analyzer import parallel
+from wstape.analyzer.cli.analyze import analyze as analyze_command
+from wstape.analyzer.parallel import EVENT_FIELDS, pack_event, unpack_event
+from wstape.analyzer.protocols.events import Event, to_event
+from wstape.analyzer.sources.reading import parts, read_records
+from wstape.recorder.capture import CaptureError, CaptureWriter, Message
 
-from analyzer import analyze, parallel
-from analyzer.commands.analyze import analyze as analyze_command
-from analyzer.events import Event, to_event
-from analyzer.parallel import EVENT_FIELDS, pack_event, unpack_event
-from analyzer.sources import parts, read_records
-from recorder.capture import CaptureError, CaptureWriter, Message
+from wstape import analyze
 
 SESSIONS = ("20260101T000000-101-aaaaaa", "20260101T000001-202-bbbbbb")
 
@@ -195,6 +196,6 @@ def test_cli_on_dask_prints_the_same_json(capture: Path, dask_cluster) -> None:
 
 
 def test_the_default_leaves_a_cpu_to_the_process_that_judges_the_runs() -> None:
-    from analyzer.parallel import default_workers
+    from wstape.analyzer.parallel import default_workers
 
     assert default_workers() == max(1, len(os.sched_getaffinity(0)) - 1)

@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 from recordings import recorded
+from wstape.analyzer.cli.analyze import analyze
+from wstape.analyzer.reports.plots import FAIL_COLOR, TOOL_COLOR, failed_first, report_figure
 
-from analyzer import analyze as analyze_captures
-from analyzer.commands.analyze import analyze
-from analyzer.plots import FAIL_COLOR, TOOL_COLOR, failed_first, report_figure
+from wstape import analyze as analyze_captures
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -119,7 +119,16 @@ def test_bad_plot_extension_exits_2(mixed: Path, tmp_path: Path) -> None:
 def test_analyze_plot_runs_as_a_real_process(mixed: Path, tmp_path: Path) -> None:
     out = tmp_path / "runs.png"
     proc = subprocess.run(
-        [sys.executable, "-m", "analyzer.cli", "analyze", str(mixed), "-q", "--plot", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "wstape.analyzer.cli.main",
+            "analyze",
+            str(mixed),
+            "-q",
+            "--plot",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,

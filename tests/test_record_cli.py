@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 from conftest import free_port, wait_listening
 from wsclient import converse, has_event
+from wstape.recorder.capture import Message, read_capture, segment_files
 
-from recorder.capture import Message, read_capture, segment_files
-
-WSTAPE = [sys.executable, "-m", "analyzer.cli"]
+WSTAPE = [sys.executable, "-m", "wstape"]
 
 
 def run_wstape(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -13,14 +13,13 @@ from pathlib import Path
 
 from conftest import wait_listening
 from wsclient import converse, has_event
-
-from demo.loopback import free_port, stop
-from recorder.capture import Message, Open, read_capture
+from wstape.demo.loopback import free_port, stop
+from wstape.recorder.capture import Message, Open, read_capture
 
 
 def export_frames(capture: Path) -> list[dict]:
     result = subprocess.run(
-        [sys.executable, "-m", "analyzer.cli", "export", str(capture), "--format", "jsonl"],
+        [sys.executable, "-m", "wstape", "export", str(capture), "--format", "jsonl"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     return [json.loads(line) for line in result.stdout.splitlines()]
@@ -165,7 +164,7 @@ def test_plain_mitmdump_with_the_addon_as_a_script_records_what_the_client_saw(
 ):
     # `wstape record` builds the addon into mitmdump (recorder/dump.py); users who run
     # mitmdump themselves load it with -s, which must record just the same.
-    from recorder.launch import ADDON, find_mitmdump
+    from wstape.recorder.launch import ADDON, find_mitmdump
 
     backend = start_backend("--think-delay", "0.01", "--tool-delay", "0.02")
     port, out = free_port(), tmp_path / "script-capture"

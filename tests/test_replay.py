@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, free_port
 from websockets.asyncio.client import connect
+from wstape.demo.players import chat, user_message
+from wstape.demo.session import demo_backend
+from wstape.recorder.capture import Close, Message, Open, read_capture
+from wstape.recorder.launch import RecordConfig, Recorder
 
-import analyzer
-from demo.players import chat, user_message
-from demo.session import demo_backend
-from recorder.capture import Close, Message, Open, read_capture
-from recorder.launch import RecordConfig, Recorder
+import wstape
 
 FAST = ("--think-delay", "0.01", "--tool-delay", "0.05", "--ping-interval", "0.2")
 PAUSE_S = 0.4  # how long user-5 reads an answer before asking again
@@ -67,15 +67,15 @@ def recorded(tmp_path_factory) -> Path:
     return out
 
 
-def wstape(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
+def run_wstape(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "analyzer.cli", *args],
+        [sys.executable, "-m", "wstape", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
 
 
 def replay(capture: Path, target: str, out: Path, *args: str) -> subprocess.CompletedProcess:
-    return wstape("replay", str(capture), "--target", target, "--out", str(out), *args)
+    return run_wstape("replay", str(capture), "--target", target, "--out", str(out), *args)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def same_release(recorded, tmp_path_factory) -> tuple[Path, subprocess.Completed
 
 def signature(capture: Path) -> list[tuple]:
     """What a run's verdict says, without its ids or exact timings, in user order."""
-    report = analyzer.validate(capture)
+    report = wstape.validate(capture)
     return sorted(
         (v.run.user_id, v.outcome.value, v.codes, len(v.run.connections),
          tuple(sorted(v.event_counts.items())))
@@ -145,7 +145,7 @@ def test_resume_after_reconnect_carries_the_run_id_the_new_server_minted(recorde
     # the client's own thread id is the client's, not the server's: sent as recorded
     assert new["payload"]["thread_id"] == old["payload"]["thread_id"]
     assert "ids rewritten: 1" in result.stdout
-    (verdict,) = [v for v in analyzer.validate(out).verdicts if v.run.user_id == "user-3"]
+    (verdict,) = [v for v in wstape.validate(out).verdicts if v.run.user_id == "user-3"]
     assert verdict.passed and len(verdict.run.connections) == 2
 
 
@@ -196,8 +196,8 @@ def test_release_that_drops_an_event_shows_missing_events_and_never_hangs(
     result = replay(recorded, backend.url, tmp_path / "next", "--reply-timeout", "30")
     assert time.monotonic() - started < 15
     assert result.returncode == 0, result.stdout + result.stderr
-    before = analyzer.validate(recorded)
-    after = analyzer.validate(tmp_path / "next")
+    before = wstape.validate(recorded)
+    after = wstape.validate(tmp_path / "next")
     assert before.passed and not any("missing_events" in v.codes for v in before.verdicts)
     assert len(after.verdicts) == 7
     # every completed run misses agent_thinking (a run that failed gracefully need not think)
@@ -205,7 +205,7 @@ def test_release_that_drops_an_event_shows_missing_events_and_never_hangs(
     assert len(completed) == 6 and all("missing_events" in v.codes for v in completed)
     echo = [f for f in client_frames(tmp_path / "next")["user-6"] if f["type"] == "echo"]
     assert len(echo) == 1
-    compared = wstape("compare", str(recorded), str(tmp_path / "next"))
+    compared = run_wstape("compare", str(recorded), str(tmp_path / "next"))
     assert compared.returncode == 1, compared.stdout + compared.stderr
     assert "missing_events rate" in compared.stdout
 
@@ -216,13 +216,13 @@ def test_release_with_a_slower_tool_shows_longer_tool_durations(recorded, start_
     assert result.returncode == 0, result.stdout + result.stderr
 
     def tool_durations(capture: Path) -> list[float]:
-        verdicts = analyzer.validate(capture).verdicts
+        verdicts = wstape.validate(capture).verdicts
         return [t.duration_s for v in verdicts for t in v.tools if t.duration_s is not None]
 
     assert max(tool_durations(recorded)) < 0.2
     slow = tool_durations(tmp_path / "slow")
     assert len(slow) == len(tool_durations(recorded)) and min(slow) > 0.35
-    compared = wstape("compare", str(recorded), str(tmp_path / "slow"))
+    compared = run_wstape("compare", str(recorded), str(tmp_path / "slow"))
     assert compared.returncode == 1, compared.stdout + compared.stderr
     assert any("tool" in line and "regressed" in line for line in compared.stdout.splitlines())
 
@@ -246,7 +246,7 @@ def test_target_dying_mid_replay_fails_those_connections_and_keeps_what_was_repl
     backend = start_backend("--think-delay", "0.01", "--tool-delay", "5", "--ping-interval", "0")
     out = tmp_path / "dying"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "analyzer.cli", "replay", str(recorded), "--target", backend.url,
+        [sys.executable, "-m", "wstape", "replay", str(recorded), "--target", backend.url,
          "--out", str(out), "--reply-timeout", "20"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -279,21 +279,21 @@ def tools_started(capture: Path) -> int:
 def test_unreadable_capture_is_one_line_and_exit_2(tmp_path):
     bad = tmp_path / "bad.wstape"
     bad.write_bytes(b"not a capture")
-    result = wstape("replay", str(bad), "--target", "ws://127.0.0.1:1/ws", "--out",
+    result = run_wstape("replay", str(bad), "--target", "ws://127.0.0.1:1/ws", "--out",
                     str(tmp_path / "x"))  # fmt: skip
     assert result.returncode == 2
     assert str(bad) in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_target_that_is_not_a_websocket_url_is_bad_usage(recorded, tmp_path):
-    result = wstape("replay", str(recorded), "--target", "http://127.0.0.1:1", "--out",
+    result = run_wstape("replay", str(recorded), "--target", "http://127.0.0.1:1", "--out",
                     str(tmp_path / "x"))  # fmt: skip
     assert result.returncode == 2
     assert "ws:// or wss://" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_replay_never_writes_into_an_existing_capture(recorded):
-    result = wstape("replay", str(recorded), "--target", "ws://127.0.0.1:1/ws", "--out",
+    result = run_wstape("replay", str(recorded), "--target", "ws://127.0.0.1:1/ws", "--out",
                     str(recorded))  # fmt: skip
     assert result.returncode == 2
     assert "already holds a capture" in result.stderr

@@ -9,10 +9,9 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from analyzer.replay import Anchor, Wait, plan_replay, replay_url
-from analyzer.replay_state import Conversation, IdMap
-from recorder.capture import Close, Message, Open
+from wstape.analyzer.replay.plan import Anchor, Wait, plan_replay, replay_url
+from wstape.analyzer.replay.state import Conversation, IdMap
+from wstape.recorder.capture import Close, Message, Open
 
 OPEN_HEADERS = (("Host", "backend:8000"), ("Upgrade", "websocket"), ("User-Agent", "app/2.1"))
 

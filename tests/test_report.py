@@ -1,5 +1,5 @@
 """What people read: the per-run report in the original suite's shape, the summary table, the
-versioned JSON report, JUnit XML for CI, and `analyzer.load` as a typed DataFrame."""
+versioned JSON report, JUnit XML for CI, and `wstape.load` as a typed DataFrame."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from test_runs_rules import GOOD, Chat
+from wstape.analyzer.reports.junit import junit_xml
+from wstape.analyzer.reports.report import Report
 
-import analyzer
-from analyzer.junit import junit_xml
-from analyzer.report import Report
+import wstape
 
 RUN_KEYS = {
     "run_id", "thread_id", "user_id", "connections", "status", "outcome", "failures",
@@ -123,7 +123,7 @@ def test_junit_survives_hostile_text() -> None:
 def test_load_gives_one_typed_row_per_frame(tmp_path: Path) -> None:
     chat = Chat().connect("c1", "alice").run("c1", "alice", "run-1")
     chat.raw("c1", 3.0, b"\x00\x01", is_text=False).raw("c1", 3.1, b"oops").close("c1", 5)
-    frames = analyzer.load(chat.write(tmp_path / "cap"))
+    frames = wstape.load(chat.write(tmp_path / "cap"))
     assert len(frames) == 1 + 1 + len(GOOD) + 2
     dtypes = frames.dtypes.astype(str).to_dict()
     assert dtypes == {
@@ -139,7 +139,7 @@ def test_load_gives_one_typed_row_per_frame(tmp_path: Path) -> None:
 
 
 def test_load_of_empty_capture_keeps_the_columns_typed(tmp_path: Path) -> None:
-    frames = analyzer.load(Chat().write(tmp_path / "empty"))
+    frames = wstape.load(Chat().write(tmp_path / "empty"))
     assert len(frames) == 0
     assert str(frames["size"].dtype) == "Int64"
     assert isinstance(frames["canonical"].dtype, pd.CategoricalDtype)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import analyzer
+import wstape
 
 SAMPLE = Path(__file__).resolve().parent.parent / "captures" / "sample"
 
 
 def test_sample_capture_gives_the_recorded_verdicts():
-    report = analyzer.validate(SAMPLE)
+    report = wstape.validate(SAMPLE)
     by_user = {v.run.user_id: v for v in report.verdicts}
     assert sorted(by_user) == ["user-1", "user-2", "user-3", "user-4", "user-5"]
     assert by_user["user-1"].passed and by_user["user-1"].outcome == "completed"

@@ -8,12 +8,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from wstape.demo.loopback import free_port
+from wstape.demo.players import chat, user_message
+from wstape.demo.session import demo_backend
+from wstape.recorder.launch import RecordConfig, Recorder
 
-import analyzer
-from demo.loopback import free_port
-from demo.players import chat, user_message
-from demo.session import demo_backend
-from recorder.launch import RecordConfig, Recorder
+import wstape
 
 TARGETS = {"max_first_event_s": 0.4, "max_tool_s": 0.4, "max_total_s": 5.0}
 BACKEND = ("--think-delay", "0.01", "--tool-delay", "0.05", "--slow-tool-delay", "0.7",
@@ -46,7 +46,7 @@ def recorded(tmp_path_factory) -> tuple[Path, dict[str, str]]:
 
 def verdicts_by_scenario(recorded, **targets) -> dict[str, list]:
     out, users = recorded
-    report = analyzer.validate(out, **{**TARGETS, **targets})
+    report = wstape.validate(out, **{**TARGETS, **targets})
     by_scenario: dict[str, list] = {}
     for verdict in report.verdicts:
         by_scenario.setdefault(users[verdict.run.user_id], []).append(verdict)

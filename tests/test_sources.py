@@ -17,12 +17,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from test_runs_rules import GOOD, Chat
+from wstape.analyzer.cli.analyze import analyze as analyze_command
+from wstape.analyzer.sources.reading import Kind, detect, read_records
+from wstape.demo.session import one_run_per_user
+from wstape.recorder.capture import CaptureError, Close, Message, Open
 
-from analyzer import analyze, load
-from analyzer.commands.analyze import analyze as analyze_command
-from analyzer.sources import Kind, detect, read_records
-from demo.session import one_run_per_user
-from recorder.capture import CaptureError, Close, Message, Open
+from wstape import analyze, load
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = (
@@ -37,15 +37,15 @@ def three_ways(tmp_path_factory, request) -> dict[str, Path]:
     file and mitmproxy's HAR export (`hardump`), all by the same mitmdump."""
     # The fixtures that start processes are function-scoped; this one records once per module.
     from conftest import Processes, free_port, wait_listening
-
-    from recorder.launch import RecordConfig, Recorder
+    from wstape.recorder.launch import RecordConfig, Recorder
 
     where = tmp_path_factory.mktemp("three-ways")
     procs = Processes(where)
     try:
         port = free_port()
         backend = procs.start(
-            [sys.executable, "-m", "demo.backend", "--host", "127.0.0.1", "--port", str(port),
+            [sys.executable, "-m", "wstape.demo.backend", "--host", "127.0.0.1",
+             "--port", str(port),
              "--ping-interval", "0.2"],
             "backend",
         )  # fmt: skip
@@ -222,8 +222,8 @@ def test_the_analyzer_reads_captures_and_hars_where_mitmproxy_is_missing(three_w
     script = f"""
 import sys
 sys.modules["mitmproxy"] = None  # as if it were not installed
-from analyzer import analyze, load
-from recorder.capture import CaptureError
+from wstape import analyze, load
+from wstape.recorder.capture import CaptureError
 print(len(analyze({str(three_ways["wstape"])!r}).verdicts))
 print(len(load({str(three_ways["har"])!r})))
 try:

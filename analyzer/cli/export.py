@@ -1,0 +1,92 @@
+"""`wstape export`: a capture's frames, or the events read from them, as JSON lines, CSV or
+Parquet."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import IO
+
+import click
+from wstape.analyzer.cli.common import InputError, input_errors, warn
+from wstape.analyzer.export.formats import (
+    FORMATS,
+    ExportError,
+    write_csv,
+    write_events,
+    write_jsonl,
+    write_parquet,
+)
+from wstape.analyzer.profile import ProfileError, load_profile
+from wstape.analyzer.sources.reading import read_messages
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=str))
+@click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default="jsonl", show_default=True,
+    help="jsonl: one JSON object per line; csv: a header row, then one row each; parquet: "
+    "typed columns (needs pyarrow).",
+)  # fmt: skip
+@click.option(
+    "--events", is_flag=True,
+    help="Export the events table (what wstape.load returns: type, canonical kind, ids, "
+    "failed, text) instead of the frames with their payloads.",
+)  # fmt: skip
+@click.option(
+    "--profile", type=click.Path(dir_okay=False, path_type=str),
+    help="TOML profile naming another backend's fields and event types (for --events).",
+)  # fmt: skip
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True, allow_dash=True),
+    default="-", help="Write here instead of standard output.",
+)  # fmt: skip
+def export(path: str, fmt: str, events: bool, profile: str | None, output: str) -> None:
+    """Write every recorded message of PATH: a wstape capture folder or segment, a
+    mitmproxy flow file or a HAR file, in capture order.
+
+    Frames have the columns connection, ts, direction ("client"|"server"), kind
+    ("text"|"binary"), text, size and data: binary payloads (and text that is not
+    valid UTF-8) are in data, base64 in JSON lines and CSV, raw bytes in Parquet.
+    With --events, the columns of wstape.load instead; its Parquet file reads
+    back with pandas.read_parquet as the same typed DataFrame.
+
+    \b
+    Examples:
+      wstape export captures/today | head
+      wstape export captures/today -o frames.jsonl
+      wstape export captures/today | jq -r 'select(.direction=="server") | .text'
+      wstape export flows.mitm --format csv -o frames.csv
+      wstape export session.har --events --format parquet -o events.parquet
+    """
+    if fmt == "parquet" and output == "-" and sys.stdout.isatty():
+        raise click.UsageError("Parquet is binary: give -o FILE, or pipe standard output")
+    with input_errors():
+        try:
+            count = _export(path, fmt, events, profile, output)
+        except (ExportError, ProfileError) as exc:
+            raise InputError(str(exc)) from None
+    if output != "-":
+        click.echo(f"{count} {'events' if events else 'frames'} written to {output}", err=True)
+
+
+def _export(path: str, fmt: str, events: bool, profile: str | None, output: str) -> int:
+    with _opened(output, binary=fmt == "parquet") as out:
+        if events:
+            from wstape.analyzer.export.frames import load
+
+            table = load(path, load_profile(profile) if profile else None, warn=warn)
+            return write_events(table, fmt, out)
+        messages = read_messages(path, warn=warn)
+        writer = {"jsonl": write_jsonl, "csv": write_csv, "parquet": write_parquet}[fmt]
+        return writer(messages, out)
+
+
+@contextlib.contextmanager
+def _opened(output: str, binary: bool) -> Iterator[IO]:
+    if output == "-":
+        yield sys.stdout.buffer if binary else sys.stdout
+        return
+    with open(output, "wb") if binary else open(output, "w", encoding="utf-8", newline="") as out:
+        yield out

@@ -1,0 +1,223 @@
+"""`wstape record`: mitmdump with the recorder addon, in the foreground, with a live
+status line, until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import re
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+from wstape.analyzer.cli.common import InputError
+from wstape.recorder.launch import LaunchError, RecordConfig, Recorder, check_upstream, parse_listen
+
+# mitmdump's per-connection chatter; shown only with --verbose.
+CHATTER = re.compile(r"(client|server) (connect|disconnect)|Loading script")
+
+
+def _status_text(counters: dict[str, int]) -> str:
+    mib = counters.get("bytes", 0) / (1024 * 1024)
+    text = (
+        f"recording: {counters.get('connections', 0)} connections "
+        f"({counters.get('open', 0)} open), {counters.get('frames', 0):,} frames, {mib:,.1f} MiB"
+    )
+    if counters.get("lost"):
+        text += f", {counters['lost']:,} NOT RECORDED"
+    return text
+
+
+class StatusLine:
+    """A live line on a terminal; on a pipe, a plain line at most every 10 seconds."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.shown = False
+        self.lock = threading.Lock()
+        self.last_plain: dict[str, int] = {}
+        self.ticks = 0
+
+    def update(self, counters: dict[str, int]) -> None:
+        with self.lock:
+            if self.tty:
+                self.stream.write("\r\033[K" + _status_text(counters))
+                self.shown = True
+            else:
+                self.ticks += 1
+                if self.ticks % 10 == 1 and counters != self.last_plain:
+                    self.stream.write(_status_text(counters) + "\n")
+                    self.last_plain = counters
+            self.stream.flush()
+
+    def line(self, text: str) -> None:
+        with self.lock:
+            if self.shown:
+                self.stream.write("\r\033[K")
+                self.shown = False
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+
+def _validate_upstream(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        check_upstream(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def _validate_listen(ctx, param, value):
+    try:
+        return parse_listen(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command()
+@click.option(
+    "--upstream",
+    callback=_validate_upstream,
+    metavar="URL",
+    help="The backend, e.g. http://127.0.0.1:8000 (https:// speaks wss:// to it). "
+    "Clients connect to --listen instead. Without it, wstape runs a regular proxy.",
+)
+@click.option(
+    "--listen",
+    default="127.0.0.1:8080",
+    show_default=True,
+    callback=_validate_listen,
+    metavar="HOST:PORT",
+    help="Where clients (or, as a regular proxy, their proxy setting) connect.",
+)
+@click.option(
+    "--out",
+    "-o",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Capture folder to write segments into (created if missing).",
+)
+@click.option(
+    "--certs",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM file with certificate and private key to serve to wss:// clients. "
+    "Without it, mitmproxy's own CA signs one (trust CONFDIR/mitmproxy-ca-cert.pem).",
+)
+@click.option(
+    "--confdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="mitmproxy's configuration folder, where its CA is kept (default ~/.mitmproxy).",
+)
+@click.option(
+    "--upstream-ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Trust this CA (PEM) for the backend's certificate, e.g. a self-signed one.",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Do not verify the backend's certificate at all. Prefer --upstream-ca.",
+)
+@click.option(
+    "--no-redact",
+    is_flag=True,
+    help="Keep handshake secrets (Authorization, Cookie, tokens) in the capture.",
+)
+@click.option(
+    "--segment-mb",
+    default=64,
+    show_default=True,
+    type=click.IntRange(1, 1 << 16),
+    help="Start a new segment file after this many MiB.",
+)
+@click.option(
+    "--flush-ms",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1, 60_000),
+    help="Write to disk at least this often; a killed recorder loses at most this.",
+)
+@click.option(
+    "--set",
+    "extra",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Pass a mitmproxy option through, e.g. --set hardump=flows.har.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show mitmdump's connection log too.")
+def record(
+    upstream,
+    listen,
+    out,
+    certs,
+    confdir,
+    upstream_ca,
+    insecure,
+    no_redact,
+    segment_mb,
+    flush_ms,
+    extra,
+    verbose,
+) -> None:
+    """Record WebSocket traffic through mitmproxy until Ctrl-C or SIGTERM.
+
+    In front of a backend (reverse proxy), clients connect to --listen and
+    wstape forwards to --upstream; ws:// and wss:// work on the same port.
+    On Ctrl-C or SIGTERM the capture is flushed and closed, and the exit code is 0.
+
+    \b
+    Examples:
+      wstape record --upstream http://127.0.0.1:8000 --listen 127.0.0.1:8080 --out captures/today
+      wstape record --upstream https://api.internal:443 --upstream-ca backend-ca.pem \\
+                    --certs proxy.pem --listen 0.0.0.0:8443 --out captures/prod
+      wstape record --listen 127.0.0.1:8080 --out captures/browser   # regular proxy
+    """
+    host, port = listen
+    cfg = RecordConfig(
+        out=out.resolve(),
+        upstream=upstream,
+        listen_host=host,
+        listen_port=port,
+        certs=certs,
+        confdir=confdir,
+        upstream_ca=upstream_ca,
+        insecure=insecure,
+        redact=not no_redact,
+        segment_mb=segment_mb,
+        flush_ms=flush_ms,
+        extra=tuple(extra),
+    )
+    record_until_stopped(cfg, verbose)
+
+
+def record_until_stopped(cfg: RecordConfig, verbose: bool = False) -> None:
+    """Runs the recorder in the foreground until SIGINT/SIGTERM or until mitmdump ends."""
+    status = StatusLine()
+
+    def on_line(line: str) -> None:
+        if verbose or not CHATTER.search(line):
+            status.line(line)
+
+    recorder = Recorder(cfg, on_line=on_line, on_status=status.update)
+    stop_requested = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop_requested.set())
+    try:
+        recorder.start()
+    except LaunchError as exc:
+        raise InputError(f"recorder did not start: {exc} (see the lines above)") from None
+    target = f" → {cfg.upstream}" if cfg.upstream else " (regular proxy)"
+    where = f"{cfg.listen_host}:{cfg.listen_port}"
+    status.line(f"wstape: listening on {where}{target}, writing {cfg.out}; Ctrl-C stops")
+    while not stop_requested.wait(0.2):
+        if recorder.proc.poll() is not None:
+            break
+    code = recorder.stop()
+    status.line("wstape: " + _status_text(recorder.last_status).replace("recording: ", "recorded "))
+    status.line(f"wstape: capture in {cfg.out}")
+    if code not in (0, -signal.SIGTERM) and not stop_requested.is_set():
+        raise InputError(f"mitmdump exited with code {code}")

@@ -1,0 +1,1 @@
+"""Export: frames and events as JSON lines, CSV, Parquet and pandas DataFrames."""

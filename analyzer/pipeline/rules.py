@@ -1,0 +1,299 @@
+"""Runs → verdicts: judges each run against the seven-event promise (presence, order, tool
+pairing, completion, timing, isolation) and names every failure with a stable code."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+
+from wstape.analyzer.pipeline.runs import Run
+from wstape.analyzer.profile import DEFAULT_PROFILE, Profile
+from wstape.analyzer.protocols.events import SERVER_KINDS, Canonical, Event
+
+C = Canonical
+TOOL_ENDS = frozenset({C.TOOL_COMPLETED, C.TOOL_ERROR})
+MAX_DETAILS = 3  # per failure message; the timeline shows the rest
+
+
+class Code(StrEnum):
+    """Failure codes; stable, they appear in JSON and JUnit reports."""
+
+    MISSING_EVENTS = "missing_events"
+    ORDER = "order"
+    UNPAIRED_TOOL = "unpaired_tool"
+    NO_COMPLETION = "no_completion"
+    SLOW_FIRST_EVENT = "slow_first_event"
+    SLOW_TOOL = "slow_tool"
+    SLOW_TOTAL = "slow_total"
+    ISOLATION = "isolation"
+
+
+class Outcome(StrEnum):
+    COMPLETED = "completed"  # a completion event and no error
+    ERROR = "error"  # an error, then a completion or a terminal error: failed gracefully
+    INCOMPLETE = "incomplete"  # the run just stopped
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    code: Code
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    name: str | None
+    execution_id: str | None
+    started: float
+    duration_s: float | None  # None when the tool never completed
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    run: Run
+    outcome: Outcome
+    failures: tuple[Failure, ...]
+    warnings: tuple[str, ...]
+    required: tuple[Canonical, ...]  # what this run had to carry, given its outcome
+    first_event_s: float | None
+    total_s: float
+    tools: tuple[Tool, ...]
+    # Counted at judging time, so a verdict still reports them once its events are dropped.
+    event_counts: Mapping[str, int]  # by the backend's type name, in order of first arrival
+    coverage: Mapping[Canonical, int]  # server events by kind; required ones always present
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def codes(self) -> tuple[Code, ...]:
+        return tuple(f.code for f in self.failures)
+
+    def slim(self) -> Verdict:
+        """This verdict without the run's events (its timeline), for keeping many in memory."""
+        # Built field by field rather than by dataclasses.replace, which walks the fields'
+        # metadata each time: analyze slims every verdict it keeps.
+        run = self.run
+        slim_run = Run(run.ordinal, run.run_id, run.thread_id, run.user_id, run.connections, (),
+                       run.started, run.user_message_ts, run.leaks, run.end)  # fmt: skip
+        return Verdict(slim_run, self.outcome, self.failures, self.warnings, self.required,
+                       self.first_event_s, self.total_s, self.tools, self.event_counts,
+                       self.coverage)  # fmt: skip
+
+
+SERVER_KINDS_ORDER = (
+    C.AGENT_STARTED, C.AGENT_THINKING, C.TOOL_EXECUTING, C.TOOL_COMPLETED, C.TOOL_ERROR,
+    C.PARTIAL_RESULT, C.AGENT_COMPLETED, C.ERROR,
+)  # fmt: skip
+
+
+def _server(run: Run) -> list[Event]:
+    return [e for e in run.events if not e.from_client and e.canonical in SERVER_KINDS]
+
+
+def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
+    """The verdict on one run under the profile's required events and timing targets."""
+    server = _server(run)
+    outcome, terminal = _outcome(server)
+    # A run that failed gracefully owes its user only a start and the error; a completed one
+    # owes the five events, tools included unless the profile says `require_tools = false`
+    # (the original suite required them; a backend that answers without tools opts out).
+    required = (C.AGENT_STARTED,) if outcome is Outcome.ERROR else profile.required_completed
+    tools, tool_failures = _pair_tools(server, outcome)
+    end = server[terminal].ts if terminal is not None else max(e.ts for e in run.events)
+    has_message = run.user_message_ts is not None
+    first = server[0].ts - run.user_message_ts if server and has_message else None
+    total = end - run.started
+    failures = [
+        *_missing(server, outcome, required),
+        *_incomplete(run, server, outcome),
+        *_order(run, server, terminal),
+        *tool_failures,
+        *_timing(run, first, total, tools, profile),
+        *_isolation(run),
+    ]
+    return Verdict(
+        run=run,
+        outcome=outcome,
+        failures=_merge(failures),
+        warnings=tuple(_warnings(run, server, profile)),
+        required=required,
+        first_event_s=first,
+        total_s=total,
+        tools=tuple(tools),
+        event_counts=MappingProxyType(Counter(e.type or e.canonical.value for e in run.events)),
+        coverage=_coverage(server, required),
+    )
+
+
+def _coverage(server: list[Event], required: tuple[Canonical, ...]) -> Mapping[Canonical, int]:
+    counts = Counter(e.canonical for e in server)
+    shown = set(counts) | set(required) | {C.PARTIAL_RESULT}
+    return MappingProxyType({k: counts[k] for k in SERVER_KINDS_ORDER if k in shown})
+
+
+def _outcome(server: list[Event]) -> tuple[Outcome, int | None]:
+    """The outcome and the index of the event that ended the run, if one did."""
+    failed = False
+    for index, event in enumerate(server):
+        failed = failed or event.failed
+        if event.canonical is C.AGENT_COMPLETED:
+            return (Outcome.ERROR if failed else Outcome.COMPLETED), index
+    if server and server[-1].canonical is C.ERROR:
+        return Outcome.ERROR, len(server) - 1
+    return Outcome.INCOMPLETE, None
+
+
+def _missing(server: list[Event], outcome: Outcome, required: tuple) -> list[Failure]:
+    # A run that never ended is judged on that alone: what it would have sent is unknown.
+    if outcome is Outcome.INCOMPLETE:
+        return []
+    seen = {e.canonical for e in server}
+    missing = [kind.value for kind in required if kind not in seen]
+    if not missing:
+        return []
+    names = ", ".join(repr(name) for name in missing)
+    return [Failure(Code.MISSING_EVENTS, f"Missing required events: {{{names}}}")]
+
+
+def _incomplete(run: Run, server: list[Event], outcome: Outcome) -> list[Failure]:
+    if outcome is not Outcome.INCOMPLETE:
+        return []
+    end = f" ({run.end})" if run.end else ""
+    if not server:
+        return [Failure(Code.NO_COMPLETION, f"No event arrived after the user's message{end}")]
+    last = server[-1]
+    at = last.ts - run.started
+    message = f"Run never completed: last event {last.type} at {at:.3f}s{end}"
+    return [Failure(Code.NO_COMPLETION, message)]
+
+
+def _order(run: Run, server: list[Event], terminal: int | None) -> list[Failure]:
+    problems = []
+    kinds = [e.canonical for e in server]
+    if C.AGENT_STARTED in kinds:
+        start = kinds.index(C.AGENT_STARTED)
+        problems += [f"{e.type} came before agent_started" for e in server[:start]]
+    if terminal is not None:
+        done = server[terminal]
+        problems += [
+            f"{e.type} at {e.ts - run.started:.3f}s came after {done.type} "
+            f"at {done.ts - run.started:.3f}s"
+            for e in server[terminal + 1 :]
+        ]
+    return [Failure(Code.ORDER, problem) for problem in problems]
+
+
+def _pair_tools(server: list[Event], outcome: Outcome) -> tuple[list[Tool], list[Failure]]:
+    """Pairs each tool end with its start: by execution_id, else tool_name, else in order."""
+    starts = [(i, e) for i, e in enumerate(server) if e.canonical is C.TOOL_EXECUTING]
+    matched: dict[int, Event] = {}
+    failures = []
+    for index, end in enumerate(server):
+        if end.canonical not in TOOL_ENDS:
+            continue
+        found = _match(starts, matched, index, end)
+        if found is None:
+            message = f"{end.type} of {_tool_name(end)} has no tool_executing"
+            failures.append(Failure(Code.UNPAIRED_TOOL, message))
+            continue
+        matched[found] = end
+        if found > index:
+            message = f"{end.type} of {_tool_name(end)} came before its tool_executing"
+            failures.append(Failure(Code.ORDER, message))
+    tools = []
+    for index, start in starts:
+        end = matched.get(index)
+        duration = end.ts - start.ts if end is not None else None
+        tools.append(Tool(start.tool_name, start.execution_id, start.ts, duration))
+        # A run cut off mid-tool fails no_completion; its open tool is not a second failure.
+        if end is None and outcome is not Outcome.INCOMPLETE:
+            message = f"tool_executing of {_tool_name(start)} never completed"
+            failures.append(Failure(Code.UNPAIRED_TOOL, message))
+    return tools, failures
+
+
+def _match(starts: list, matched: dict, index: int, end: Event) -> int | None:
+    free = [(i, s) for i, s in starts if i not in matched]
+    if end.execution_id:
+        same = [i for i, s in free if s.execution_id == end.execution_id]
+    elif end.tool_name:
+        same = [i for i, s in free if s.tool_name == end.tool_name]
+    else:
+        same = [i for i, _ in free]
+    earlier = [i for i in same if i < index]
+    return (earlier or same or [None])[0]
+
+
+def _tool_name(event: Event) -> str:
+    name = event.tool_name or "a tool"
+    return f"{name} ({event.execution_id})" if event.execution_id else name
+
+
+def _timing(
+    run: Run, first: float | None, total: float, tools: list[Tool], profile: Profile
+) -> list[Failure]:
+    targets = profile.targets
+    failures = []
+    if first is not None and first > targets.max_first_event_s:
+        message = f"First event after {first:.3f}s (target {targets.max_first_event_s:g}s)"
+        failures.append(Failure(Code.SLOW_FIRST_EVENT, message))
+    for tool in tools:
+        if tool.duration_s is not None and tool.duration_s > targets.max_tool_s:
+            name = tool.name or "a tool"
+            message = f"Tool {name} took {tool.duration_s:.3f}s (target {targets.max_tool_s:g}s)"
+            failures.append(Failure(Code.SLOW_TOOL, message))
+    if total > targets.max_total_s:
+        message = f"Run took {total:.3f}s (target {targets.max_total_s:g}s)"
+        failures.append(Failure(Code.SLOW_TOTAL, message))
+    return failures
+
+
+def _isolation(run: Run) -> list[Failure]:
+    return [
+        Failure(Code.ISOLATION, f"at {leak.ts - run.started:.3f}s, {leak.message}")
+        for leak in run.leaks
+        if not leak.received
+    ]
+
+
+def _merge(failures: list[Failure]) -> tuple[Failure, ...]:
+    """One failure per code, in the order codes first failed, details capped."""
+    by_code: dict[Code, list[str]] = {}
+    for failure in failures:
+        by_code.setdefault(failure.code, []).append(failure.message)
+    merged = []
+    for code, messages in by_code.items():
+        shown = "; ".join(messages[:MAX_DETAILS])
+        more = len(messages) - MAX_DETAILS
+        text = HEADINGS.get(code, "") + shown + (f"; and {more} more" if more > 0 else "")
+        merged.append(Failure(code, text))
+    return tuple(merged)
+
+
+HEADINGS = {
+    Code.ORDER: "Invalid event sequence: ",
+    Code.UNPAIRED_TOOL: "Unpaired tool events: ",
+    Code.ISOLATION: "Event delivered to the wrong connection: ",
+}
+
+
+def _warnings(run: Run, server: list[Event], profile: Profile) -> list[str]:
+    warnings = []
+    unknown = Counter(e.type or "(no type)" for e in run.events if e.canonical is C.UNKNOWN)
+    for name, count in unknown.items():
+        warnings.append(f"unknown event type {name!r} ×{count} (not judged; see --profile)")
+    kinds = Counter(e.canonical for e in server)
+    if not profile.require_tools and not (kinds[C.TOOL_EXECUTING] or kinds[C.TOOL_COMPLETED]):
+        warnings.append("no tool events (tools are not required by this profile)")
+    for leak in run.leaks:
+        if leak.received:
+            at = leak.ts - run.started
+            warnings.append(f"at {at:.3f}s this run's connection {leak.message}")
+    if kinds[C.AGENT_STARTED] > 1:
+        warnings.append(f"agent_started arrived {kinds[C.AGENT_STARTED]} times")
+    return warnings

@@ -1,0 +1,1 @@
+"""Profiles shipped with wstape, as TOML files a user copies and edits (example.toml)."""

@@ -1,0 +1,1 @@
+"""Wire protocols: each a pure, per-connection decoder from recorded messages to events."""
