@@ -14,7 +14,8 @@ from wstape.analyzer.pipeline.rules import Code, Outcome, Verdict, judge
 from wstape.analyzer.pipeline.runs import LINGER_S, Run, RunAssembler
 from wstape.analyzer.profile import DEFAULT_PROFILE, Profile, load_profile
 from wstape.analyzer.protocols.events import Canonical, Event, to_event
-from wstape.analyzer.reports.report import SUMMARY_ROWS, Report, Tally, merge
+from wstape.analyzer.reports.report import Report, Tally, merge
+from wstape.analyzer.reports.rows import SUMMARY_ROWS
 from wstape.recorder.capture import Close, Error, Message, Open, Record
 
 PathLike = str | os.PathLike

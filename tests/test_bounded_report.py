@@ -11,14 +11,18 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from test_runs_rules import GOOD, T0, Chat, wire
+
 from wstape.analyzer.api import Analysis, iter_verdicts
 from wstape.analyzer.cli.analyze import analyze as analyze_command
 from wstape.analyzer.compare.comparison import compare_reports
 from wstape.analyzer.pipeline.runs import REMEMBER_S
 from wstape.analyzer.reports.html import report_html
+from wstape.analyzer.reports.json_report import summary_json
 from wstape.analyzer.reports.junit import junit_xml
 from wstape.analyzer.reports.plots import report_figure
-from wstape.analyzer.reports.report import SUMMARY_ROWS, Report, merge, render_summary, summary_json
+from wstape.analyzer.reports.report import Report, merge
+from wstape.analyzer.reports.rows import SUMMARY_ROWS
+from wstape.analyzer.reports.text import render_summary
 from wstape.recorder.capture import Close, Message, Open, Record
 
 CONNECTIONS = 4

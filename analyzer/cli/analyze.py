@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 
 import click
+
 from wstape.analyzer.api import analyze as analyze_captures
 from wstape.analyzer.api import resolve_profile
 from wstape.analyzer.cli.common import (
@@ -23,7 +24,8 @@ from wstape.analyzer.pipeline.rules import Verdict
 from wstape.analyzer.profile import ProfileError
 from wstape.analyzer.progress import tracked_paths
 from wstape.analyzer.reports.junit import junit_xml
-from wstape.analyzer.reports.report import Report, merge, render_run, render_summary
+from wstape.analyzer.reports.report import Report, merge
+from wstape.analyzer.reports.text import render_run, render_summary
 
 
 @click.command()

@@ -8,12 +8,14 @@ import ssl
 from pathlib import Path
 
 import click
+
 from wstape.analyzer.api import analyze as analyze_captures
 from wstape.analyzer.cli.common import EXIT_FAILED, InputError, input_errors, warn
 from wstape.analyzer.profile import ProfileError
 from wstape.analyzer.replay.drive import ReplayError, ReplayOptions, ReplayResult, check_target
 from wstape.analyzer.replay.drive import replay as replay_capture
-from wstape.analyzer.reports.report import Report, render_summary
+from wstape.analyzer.reports.report import Report
+from wstape.analyzer.reports.text import render_summary
 
 JSON_VERSION = 1
 ROWS = 40  # connections listed; failed ones first, the rest are counted

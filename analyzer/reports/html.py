@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from html import escape
 
 from wstape.analyzer.pipeline.rules import Code, Outcome, Verdict
-from wstape.analyzer.reports.report import Report, every_verdict
+from wstape.analyzer.reports.report import Report
+from wstape.analyzer.reports.rows import every_verdict
 
 MAX_EVENTS = 200  # per run's event table; the PNG timeline shows them all
 RUN_DPI = 90
@@ -208,7 +209,7 @@ def report_sections(report: Report, max_runs: int, prefix: str = "") -> list[str
     return parts
 
 
-def _verdict(report: Report) -> str:
+def verdict_html(report: Report) -> str:
     total, failed = len(report.verdicts), len(report.failed)
     if not total:
         return '<p class="verdict bad">✗ no chat runs found: nothing was checked</p>'
@@ -221,65 +222,10 @@ def report_html(report: Report, max_runs: int = 20) -> str:
     """`wstape analyze --html FILE`: the whole report as one document."""
     every_verdict(report, "an HTML report of every run")
     title = "wstape analyze"
-    return page(title, [f"<h1>{title}</h1>", _verdict(report), *report_sections(report, max_runs)])
+    return page(
+        title, [f"<h1>{title}</h1>", verdict_html(report), *report_sections(report, max_runs)]
+    )
 
 
 def write_report_html(report: Report, path: str | os.PathLike, max_runs: int = 20) -> None:
     write(path, report_html(report, max_runs))
-
-
-# ---------------------------------------------------------------- a comparison
-
-
-def _metric_rows(comparison) -> str:
-    from wstape.analyzer.compare.text import delta_text, shown, summary_text
-
-    head = (
-        "<tr><th>metric</th><th>baseline</th><th>candidate</th><th>change</th><th>p</th>"
-        "<th>runs</th><th>verdict</th><th>why</th></tr>"
-    )
-    rows = []
-    for change in comparison.changes:
-        if not shown(change):
-            continue
-        rows.append(
-            f'<tr class="{change.verdict}" data-metric="{escape(change.name)}">'
-            f"<td>{escape(change.metric.label)}</td>"
-            f"<td class=num>{escape(summary_text(change, change.baseline))}</td>"
-            f"<td class=num>{escape(summary_text(change, change.candidate))}</td>"
-            f"<td class=num>{escape(delta_text(change))}</td>"
-            f"<td class=num>{change.p_value:.2g}</td>"
-            f"<td class=num>{change.baseline.n}/{change.candidate.n}</td>"
-            f"<td>{change.verdict}</td><td>{escape(change.reason)}</td></tr>"
-        )
-    return f'<table class="metrics">{head}{"".join(rows)}</table>'
-
-
-def comparison_html(comparison, baseline: Report, candidate: Report, max_runs: int = 20) -> str:
-    """`wstape compare --html FILE`: the verdict, the metric table, the overlaid CDFs, then each
-    release's summary and runs (failed first) with their timelines."""
-    from wstape.analyzer.compare.plots import comparison_figure
-    from wstape.analyzer.reports.plots import png_bytes
-
-    regressed = comparison.regressed
-    if regressed:
-        names = ", ".join(c.name for c in regressed)
-        verdict = f'<p class="verdict bad">✗ regressed: {escape(names)}</p>'
-    else:
-        verdict = '<p class="verdict ok">✓ no regression</p>'
-    plot = image(png_bytes(comparison_figure(comparison)), "CDFs of both releases per metric")
-    body = [
-        "<h1>wstape compare</h1>",
-        verdict,
-        "<h2>Metrics, baseline vs candidate</h2>",
-        "<p class=muted>Times as p50 / p95 / max; rates as share of runs; failure codes no run "
-        "of either release has are left out (the JSON report has every one).</p>",
-        _metric_rows(comparison),
-        f"<p class=muted>Rule: {escape(comparison.thresholds.rule())}.</p>",
-        plot,
-    ]
-    for name, report, prefix in (("Candidate", candidate, "c-"), ("Baseline", baseline, "b-")):
-        captures = ", ".join(report.captures)
-        body += [f"<h2>{name}: {escape(captures)}</h2>", _verdict(report)]
-        body += report_sections(report, max_runs, prefix)
-    return page("wstape compare", body)

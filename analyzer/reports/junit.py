@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from wstape.analyzer.reports.report import Report, every_verdict, render_run
+from wstape.analyzer.reports.report import Report
+from wstape.analyzer.reports.rows import every_verdict
+from wstape.analyzer.reports.text import render_run
 
 
 def junit_xml(report: Report, suite: str = "wstape") -> bytes:

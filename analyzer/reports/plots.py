@@ -16,10 +16,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+
 from wstape.analyzer.pipeline.rules import Verdict
 from wstape.analyzer.profile import Targets
 from wstape.analyzer.protocols.events import Canonical
-from wstape.analyzer.reports.report import Report, every_verdict
+from wstape.analyzer.reports.report import Report
+from wstape.analyzer.reports.rows import every_verdict
 
 C = Canonical
 DPI = 100
