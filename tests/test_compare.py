@@ -17,8 +17,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 from recordings import recorded
+
 from wstape.analyzer.cli.compare import compare
-from wstape.analyzer.compare.comparison import Change, Metric, Thresholds, Unit, judge_metric
+from wstape.analyzer.compare.comparison import judge_metric
+from wstape.analyzer.compare.model import Change, Metric, Thresholds, Unit
 
 ROOT = Path(__file__).resolve().parent.parent
 

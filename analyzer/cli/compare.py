@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import click
+
 from wstape.analyzer.cli.common import (
     EXIT_FAILED,
     InputError,
@@ -176,7 +177,8 @@ def compare(
     workers: int | None,
     dask: str | None,
 ) -> None:
-    from wstape.analyzer.compare.comparison import Thresholds, compare_reports
+    from wstape.analyzer.compare.comparison import compare_reports
+    from wstape.analyzer.compare.model import Thresholds
 
     thresholds = Thresholds(
         alpha, max_p50_increase, max_p95_increase, min_change_s, min_events_change, max_rate_change
@@ -262,6 +264,7 @@ def write_outputs(
 
         plot_comparison(comparison, plot)
     if html:
-        from wstape.analyzer.reports.html import comparison_html, write
+        from wstape.analyzer.compare.html import comparison_html
+        from wstape.analyzer.reports.html import write
 
         write(html, comparison_html(comparison, base, cand, timelines))

@@ -23,87 +23,21 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
 
+from wstape.analyzer.compare.model import (
+    Change,
+    Metric,
+    MetricChange,
+    Release,
+    Thresholds,
+    Unit,
+)
 from wstape.analyzer.compare.stats import Shift, Summary, rate_test, shift_test
+from wstape.analyzer.compare.text import comparison_json, render_comparison
 from wstape.analyzer.pipeline.rules import Code, Verdict
 from wstape.analyzer.profile import Targets
-from wstape.analyzer.reports.report import Report, every_verdict
-
-JSON_VERSION = 1
-
-
-class Change(StrEnum):
-    """A metric's verdict; stable, it appears in the JSON report."""
-
-    REGRESSED = "regressed"
-    IMPROVED = "improved"
-    UNCHANGED = "unchanged"
-    UNTESTED = "untested"  # no value on one side (a tool only one release ran)
-
-
-class Unit(StrEnum):
-    SECONDS = "s"
-    EVENTS = "events"
-    RATE = "rate"
-
-
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    """How large a significant change must be to count; fractions, seconds, events."""
-
-    alpha: float = 0.05
-    max_p50_increase: float = 0.10
-    max_p95_increase: float = 0.20
-    min_change_s: float = 0.05
-    min_events_change: float = 0.5
-    max_rate_change: float = 0.05
-
-    def rule(self) -> str:
-        """The rule in one paragraph, as the text report and --help state it."""
-        return (
-            f"regressed/improved = significant (one-sided Mann-Whitney U for times and events, "
-            f"Fisher exact for rates, p < {self.alpha:g}) AND past its threshold: times p50 "
-            f"{self.max_p50_increase:.0%} or p95 {self.max_p95_increase:.0%} and at least "
-            f"{self.min_change_s:g} s; events per run {self.min_events_change:g} on average; "
-            f"rates {self.max_rate_change * 100:g} points"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Metric:
-    """One metric's samples in both releases: values (times, events) or hits out of runs."""
-
-    name: str  # stable id: first_event_s, tool_s:NAME, total_s, events_per_run, pass_rate, ...
-    label: str
-    unit: Unit
-    lower_is_better: bool
-    baseline: tuple[float, ...] = ()
-    candidate: tuple[float, ...] = ()
-    hits: tuple[int, int] = (0, 0)  # rates: baseline and candidate runs that count
-    runs: tuple[int, int] = (0, 0)
-
-
-@dataclass(frozen=True, slots=True)
-class MetricChange:
-    metric: Metric
-    baseline: Summary
-    candidate: Summary
-    test: str  # "mann-whitney-u" or "fisher-exact"
-    p_value: float  # one-sided, in the direction of the change (worse when unchanged)
-    verdict: Change
-    reason: str
-
-    @property
-    def name(self) -> str:
-        return self.metric.name
-
-
-@dataclass(frozen=True, slots=True)
-class Release:
-    captures: tuple[str, ...]
-    runs: int
-    passed: int
+from wstape.analyzer.reports.report import Report
+from wstape.analyzer.reports.rows import every_verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,13 +61,9 @@ class Comparison:
         return not self.regressed
 
     def text(self) -> str:
-        from wstape.analyzer.compare.text import render_comparison
-
         return render_comparison(self)
 
     def to_json(self) -> dict:
-        from wstape.analyzer.compare.text import comparison_json
-
         return comparison_json(self)
 
 

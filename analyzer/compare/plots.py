@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import math
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from wstape.analyzer.compare.comparison import Change, Comparison, MetricChange, Unit
+
+from wstape.analyzer.compare.model import Change, MetricChange, Unit
+
+if TYPE_CHECKING:
+    from wstape.analyzer.compare.comparison import Comparison
 from wstape.analyzer.reports.plots import FAIL_COLOR, OFF_SCALE, PASS_COLOR, TARGET_COLOR, save
 
 BASE_COLOR, CAND_COLOR = "#57606a", "#0969da"

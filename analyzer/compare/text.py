@@ -4,16 +4,13 @@ the versioned JSON report (its shape is documented in the README and kept stable
 from __future__ import annotations
 
 import textwrap
+from typing import TYPE_CHECKING
 
-from wstape.analyzer.compare.comparison import (
-    JSON_VERSION,
-    Change,
-    Comparison,
-    MetricChange,
-    Release,
-    Unit,
-)
+from wstape.analyzer.compare.model import JSON_VERSION, Change, MetricChange, Release, Unit
 from wstape.analyzer.compare.stats import Summary
+
+if TYPE_CHECKING:
+    from wstape.analyzer.compare.comparison import Comparison
 
 RULE = "=" * 118
 MARKS = {
