@@ -23,6 +23,7 @@ from dataclasses import dataclass, fields
 from types import MappingProxyType
 
 import msgpack
+
 from wstape.analyzer.profile import Canonical, Profile
 from wstape.analyzer.progress import capture_bytes
 from wstape.analyzer.progress import progress as bar

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgpack
-from wstape.recorder.capture import READ_CHUNK, segment_files
 
 from bench import chat
 from bench.reader import wstape_reader
 from bench.table import print_table
+from wstape.recorder.capture import READ_CHUNK, segment_files
 
 TARGET_SHARE = 1 / 3
 RAW, FLOOR = "raw msgpack.Unpacker", "raw decode + json.loads"

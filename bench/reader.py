@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgpack
+
+from bench.table import print_table
 from wstape.recorder.capture import (
     READ_CHUNK,
     CaptureWriter,
@@ -21,8 +23,6 @@ from wstape.recorder.capture import (
     read_capture,
     segment_files,
 )
-
-from bench.table import print_table
 
 RAW, WSTAPE, ANALYZER = (
     "raw msgpack.Unpacker", "wstape.recorder.capture.read_capture", "wstape.load (DataFrame)",

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from websockets.asyncio.client import ClientConnection
-from wstape.demo.loopback import free_port
 
 from bench import procs, recorder_cost
 from bench.table import print_table
+from wstape.demo.loopback import free_port
 
 # A frame the size and shape of a typical agent event; the backend echoes it verbatim.
 FRAME = json.dumps(

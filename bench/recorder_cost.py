@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from websockets.asyncio.client import ClientConnection, connect
-from wstape.demo.loopback import free_port
 
 from bench import procs
 from bench.table import print_table
+from wstape.demo.loopback import free_port
 
 BARE, NOOP, SCRIPT, BUILTIN = (
     "bare mitmdump", "mitmdump -s noop_addon.py", "mitmdump -s recorder/addon.py",

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from mitmproxy.tools import cmdline, dump
 from mitmproxy.tools import main as mitmproxy_main
+
 from wstape.recorder.addon import Recorder
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import msgpack
+
 from wstape.recorder.records import (
     FORMAT_NAME,
     FORMAT_VERSION,

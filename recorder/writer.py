@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgpack
+
 from wstape.recorder.records import (
     FORMAT_NAME,
     FORMAT_VERSION,

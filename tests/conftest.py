@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
+
 from wstape.demo.loopback import free_port, stop
 
 ROOT = Path(__file__).resolve().parent.parent

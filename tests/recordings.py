@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
 from wstape.demo.loopback import free_port
 from wstape.demo.players import play
 from wstape.demo.session import demo_backend

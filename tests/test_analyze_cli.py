@@ -15,6 +15,7 @@ import msgpack
 import pytest
 from click.testing import CliRunner
 from test_runs_rules import GOOD, Chat
+
 from wstape.analyzer.cli.analyze import analyze
 
 ROOT = Path(__file__).resolve().parent.parent

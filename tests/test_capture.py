@@ -11,6 +11,7 @@ import msgpack
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from wstape.recorder.capture import (
     CaptureError,
     CaptureWriter,

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from certs import self_signed
 from websockets.asyncio.client import connect
+
 from wstape.demo.players import Frame, Transcript, chat, event_of, play, user_message
 from wstape.demo.scenarios import SCENARIOS, Timing, events, script
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from wstape.analyzer.profile import DEFAULT_PROFILE, ProfileError, load_profile, profile_from_dict
 from wstape.analyzer.protocols.events import Canonical, Event, Frame, to_event
 

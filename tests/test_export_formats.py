@@ -15,11 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from test_runs_rules import GOOD, Chat
+
+from wstape import load
 from wstape.analyzer.cli.export import export
 from wstape.analyzer.export import formats as export_module
 from wstape.analyzer.sources.reading import read_messages
-
-from wstape import load
 
 ROOT = Path(__file__).resolve().parent.parent
 ODD = [b"", bytes(range(256)), "héllo ✓".encode(), b"\xff\xfe not utf-8", b"plain text"]

@@ -19,6 +19,7 @@ import pytest
 from conftest import Processes, free_port, wait_listening
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+
 from wstape.recorder.capture import Close, Message, Open, read_capture, segment_files
 
 FRAME = bytes(range(256)) * 128  # 32 KiB: a few dozen fill any of the faults below

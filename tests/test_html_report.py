@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from recordings import recorded
 from test_runs_rules import Chat
+
 from wstape.analyzer.cli.analyze import analyze
 from wstape.analyzer.cli.compare import compare
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 from wsclient import Seen
+
 from wstape.recorder.capture import Close, Error, Message, Open, read_capture
 
 CLIENTS = 200

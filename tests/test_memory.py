@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
+
 from wstape.recorder.capture import Message, read_capture
 
 ECHOES = 100_000  # each echo is two frames through the recorder: 200,000 in all

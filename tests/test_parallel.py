@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from test_runs_rules import GOOD, Chat, ids
+
+from wstape import analyze
 from wstape.analyzer import parallel
 from wstape.analyzer.cli.analyze import analyze as analyze_command
 from wstape.analyzer.parallel import EVENT_FIELDS, pack_event, unpack_event
 from wstape.analyzer.protocols.events import Event, to_event
 from wstape.analyzer.sources.reading import parts, read_records
 from wstape.recorder.capture import CaptureError, CaptureWriter, Message
-
-from wstape import analyze
 
 SESSIONS = ("20260101T000000-101-aaaaaa", "20260101T000001-202-bbbbbb")
 

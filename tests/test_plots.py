@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 from recordings import recorded
-from wstape.analyzer.cli.analyze import analyze
-from wstape.analyzer.reports.plots import FAIL_COLOR, TOOL_COLOR, failed_first, report_figure
 
 from wstape import analyze as analyze_captures
+from wstape.analyzer.cli.analyze import analyze
+from wstape.analyzer.reports.plots import FAIL_COLOR, TOOL_COLOR, failed_first, report_figure
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,6 +13,7 @@ import msgpack
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+
 from wstape.recorder.capture import (
     CaptureError,
     CaptureWriter,

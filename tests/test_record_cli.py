@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import free_port, wait_listening
 from wsclient import converse, has_event
+
 from wstape.recorder.capture import Message, read_capture, segment_files
 
 WSTAPE = [sys.executable, "-m", "wstape"]

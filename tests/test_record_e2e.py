@@ -13,6 +13,7 @@ from pathlib import Path
 
 from conftest import wait_listening
 from wsclient import converse, has_event
+
 from wstape.demo.loopback import free_port, stop
 from wstape.recorder.capture import Message, Open, read_capture
 

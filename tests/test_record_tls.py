@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from certs import self_signed
 from wsclient import converse, has_event
+
 from wstape.recorder.capture import Message, Open, read_capture
 
 CHAT = [{"type": "user_message", "payload": {"content": "over TLS"}}]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from wstape.recorder.redact import REDACTED, redact_header, redact_subprotocol, redact_url
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, free_port
 from websockets.asyncio.client import connect
+
+import wstape
 from wstape.demo.players import chat, user_message
 from wstape.demo.session import demo_backend
 from wstape.recorder.capture import Close, Message, Open, read_capture
 from wstape.recorder.launch import RecordConfig, Recorder
-
-import wstape
 
 FAST = ("--think-delay", "0.01", "--tool-delay", "0.05", "--ping-interval", "0.2")
 PAUSE_S = 0.4  # how long user-5 reads an answer before asking again

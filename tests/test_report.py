@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from test_runs_rules import GOOD, Chat
-from wstape.analyzer.reports.junit import junit_xml
-from wstape.analyzer.reports.report import Report
 
 import wstape
+from wstape.analyzer.reports.junit import junit_xml
+from wstape.analyzer.reports.report import Report
 
 RUN_KEYS = {
     "run_id", "thread_id", "user_id", "connections", "status", "outcome", "failures",

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from wstape import Code, Outcome, analyze_records, validate
 from wstape.analyzer.pipeline.rules import Verdict
 from wstape.analyzer.pipeline.runs import Run
 from wstape.analyzer.profile import DEFAULT_PROFILE, Profile
 from wstape.analyzer.reports.report import Report
 from wstape.recorder.capture import CaptureWriter, Close, Message, Open, Record
-
-from wstape import Code, Outcome, analyze_records, validate
 
 ENVELOPES = ("payload", "flat", "system_message")
 T0 = 1_700_000_000.0

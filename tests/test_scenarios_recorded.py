@@ -8,12 +8,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
+
+import wstape
 from wstape.demo.loopback import free_port
 from wstape.demo.players import chat, user_message
 from wstape.demo.session import demo_backend
 from wstape.recorder.launch import RecordConfig, Recorder
-
-import wstape
 
 TARGETS = {"max_first_event_s": 0.4, "max_tool_s": 0.4, "max_total_s": 5.0}
 BACKEND = ("--think-delay", "0.01", "--tool-delay", "0.05", "--slow-tool-delay", "0.7",

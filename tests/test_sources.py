@@ -17,12 +17,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from test_runs_rules import GOOD, Chat
+
+from wstape import analyze, load
 from wstape.analyzer.cli.analyze import analyze as analyze_command
 from wstape.analyzer.sources.reading import Kind, detect, read_records
 from wstape.demo.session import one_run_per_user
 from wstape.recorder.capture import CaptureError, Close, Message, Open
-
-from wstape import analyze, load
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = (
@@ -37,6 +37,7 @@ def three_ways(tmp_path_factory, request) -> dict[str, Path]:
     file and mitmproxy's HAR export (`hardump`), all by the same mitmdump."""
     # The fixtures that start processes are function-scoped; this one records once per module.
     from conftest import Processes, free_port, wait_listening
+
     from wstape.recorder.launch import RecordConfig, Recorder
 
     where = tmp_path_factory.mktemp("three-ways")

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 
 import click
+
 from wstape.recorder.capture import CaptureError
 
 EXIT_OK = 0

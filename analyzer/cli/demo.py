@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import click
+
 from wstape.analyzer.api import analyze
 from wstape.analyzer.cli.common import InputError, warn
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import IO
 
 import click
+
 from wstape.analyzer.cli.common import InputError, input_errors, warn
 from wstape.analyzer.export.formats import (
     FORMATS,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+
 from wstape.analyzer.cli.analyze import analyze
 from wstape.analyzer.cli.compare import compare
 from wstape.analyzer.cli.demo import demo

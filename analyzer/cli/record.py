@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import click
+
 from wstape.analyzer.cli.common import InputError
 from wstape.recorder.launch import LaunchError, RecordConfig, Recorder, check_upstream, parse_listen
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import click
+
 from wstape.analyzer.parallel import default_workers
 
 

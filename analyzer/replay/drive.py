@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+
 from wstape.analyzer.api import resolve_profile
 from wstape.analyzer.profile import Profile
 from wstape.analyzer.replay.plan import ConnectionPlan, Plan, Wait, plan_replay, replay_url
