@@ -8,6 +8,7 @@ from wstape.analyzer.cli.analyze import analyze
 from wstape.analyzer.cli.compare import compare
 from wstape.analyzer.cli.demo import demo
 from wstape.analyzer.cli.export import export
+from wstape.analyzer.cli.pipes import quiet_when_reader_leaves
 from wstape.analyzer.cli.record import record
 from wstape.analyzer.cli.replay import replay
 
@@ -31,8 +32,11 @@ def main() -> None:
       wstape compare captures/r41 captures/r42        # exit 1 if r42 regressed
 
     Exit codes: 0 all good, 1 a verdict failed or a regression was found,
-    2 bad usage or unreadable input.
+    2 bad usage or unreadable input. In a pipe that closes early (`| head`), the
+    output stops quietly, the files asked for are still written and the exit
+    code is still the verdict's.
     """
+    quiet_when_reader_leaves()
 
 
 for command in (record, analyze, compare, export, demo):
