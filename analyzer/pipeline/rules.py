@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
+from wstape.analyzer.pipeline.assembly_rules import ENDS, RunState, ending
 from wstape.analyzer.pipeline.runs import Run
 from wstape.analyzer.profile import DEFAULT_PROFILE, Profile
 from wstape.analyzer.protocols.events import SERVER_KINDS, Canonical, Event
@@ -137,15 +138,14 @@ def _coverage(server: list[Event], required: tuple[Canonical, ...]) -> Mapping[C
 
 
 def _outcome(server: list[Event]) -> tuple[Outcome, int | None]:
-    """The outcome and the index of the event that ended the run, if one did."""
-    failed = False
-    for index, event in enumerate(server):
-        failed = failed or event.failed
-        if event.canonical is C.AGENT_COMPLETED:
-            return (Outcome.ERROR if failed else Outcome.COMPLETED), index
-    if server and server[-1].canonical is C.ERROR:
-        return Outcome.ERROR, len(server) - 1
-    return Outcome.INCOMPLETE, None
+    """The outcome and the index of the event that ended the run (assembly_rules.ending), if
+    one did. An error on the way, or an ending error, makes it a graceful failure."""
+    end = ending([e.canonical for e in server])
+    if end is None:
+        return Outcome.INCOMPLETE, None
+    ended_failed = ENDS[server[end].canonical] is RunState.FAILED
+    failed = ended_failed or any(e.failed for e in server[: end + 1])
+    return (Outcome.ERROR if failed else Outcome.COMPLETED), end
 
 
 def _missing(server: list[Event], outcome: Outcome, required: tuple) -> list[Failure]:

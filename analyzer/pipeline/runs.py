@@ -6,16 +6,32 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from urllib.parse import parse_qs, urlsplit
 
+from wstape.analyzer.pipeline.assembly_rules import (
+    AFTER,
+    CROSSING,
+    ENDED,
+    FINDS,
+    HAND_BACK,
+    IDLE_S,
+    LINGER_S,
+    STEPS,
+    Cross,
+    Finds,
+    RunState,
+    Since,
+    Step,
+    Then,
+    Under,
+    answers,
+)
 from wstape.analyzer.profile import DEFAULT_PROFILE, Profile
-from wstape.analyzer.protocols.events import SERVER_KINDS, Canonical, Event
+from wstape.analyzer.protocols.events import Canonical, Event
 
-# Capture-time windows (seconds) after which a run is handed back: a completed run may still
-# see late events (an order failure), a dropped one a reconnect; an idle one is given up on.
-LINGER_S = 60.0
-RECONNECT_S = 60.0
-IDLE_S = 600.0
+__all__ = ["LINGER_S", "REMEMBER_S", "Leak", "Run", "RunAssembler", "assemble"]
+
 SWEEP_EVERY_S = 5.0
 # How long (capture seconds) a handed-back run's ids, and a closed connection's user and end, are
 # kept: an event later than this after its run is treated as one after an idle run was given up
@@ -23,6 +39,13 @@ SWEEP_EVERY_S = 5.0
 # the length of the recording.
 REMEMBER_S = IDLE_S
 _REMEMBERED_IDS = 50_000  # per generation: a burst of runs cannot outgrow memory either
+# The members read on every event, as module globals: an enum class attribute costs a lookup
+# through its metaclass each time.
+_STARTED, _WAITING, _JOIN = Canonical.AGENT_STARTED, RunState.WAITING, Then.JOIN
+_NOTHING, _HANDED_BACK, _NAMED = Under.NOTHING, Under.HANDED_BACK, Under.NAMED
+_RESUME, _FOLLOW, _LAST_EVENT = Step.RESUME, Step.FOLLOW, Since.LAST_EVENT
+# AFTER as plain dicts: a mapping proxy's get() costs more, on every backend event.
+_AFTER = {state: dict(row) for state, row in AFTER.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,27 +98,19 @@ class _Builder:
     user_message_ts: float | None = None
     events: list[Event] = field(default_factory=list)
     leaks: list[Leak] = field(default_factory=list)
-    claimed: bool = False  # a server event joined: no longer waiting for agent_started
+    state: RunState = RunState.WAITING
     named: bool = False  # the backend gave this run a run_id or thread_id
     ids: list[str] = field(default_factory=list)  # every run_id it was called by
-    completed: bool = False
     last_ts: float = 0.0
-    last_server: Canonical | None = None
-
-    @property
-    def terminal(self) -> bool:
-        return self.completed or self.last_server is Canonical.ERROR
-
-    @property
-    def label(self) -> str:
-        return self.run_id or f"{self.thread_id or self.connections[0]} run {self.ordinal}"
 
 
 class RunAssembler:
     """Feed it connection opens, events and closes in capture order; it returns finished runs.
 
-    Runs are keyed by run_id, else thread_id, else connection and order. Frames that join no run
-    are counted in `strays` (by type) so a report can say so.
+    What each event does is assembly_rules' tables; this class finds the run under an event's
+    key, applies the rule, and keeps the books: runs in flight by id, thread and connection, the
+    user messages waiting for an answer, and what it has handed back, for a while. Frames that
+    join no run are counted in `strays` (by type) so a report can say so.
     """
 
     def __init__(self, profile: Profile = DEFAULT_PROFILE) -> None:
@@ -120,6 +135,14 @@ class RunAssembler:
         self._turn_at: float | None = None
         self._ordinal = 0
         self._sweep_at = float("-inf")
+        # STEPS and Then with each one's handler in place of its name: one lookup per event and
+        # per rule applied, never a chain of ifs.
+        do = {step: partial(self._place, table, step) for step, table in FINDS.items()}
+        do |= {Step.NAME_USER: self._name_user, Step.SKIP: self._skip}
+        self._do = {
+            who: {kind: do[step] for kind, step in steps.items()} for who, steps in STEPS.items()
+        }
+        self._then = {then: getattr(self, f"_then_{then}") for then in Then if then is not _JOIN}
 
     def open(self, connection: str, ts: float, path: str = "") -> list[Run]:
         self._open.add(connection)
@@ -140,25 +163,7 @@ class RunAssembler:
         # The sweep's own test, here: it is due about once per 5 s of capture, not per event.
         done = self._sweep(event.ts) if event.ts >= self._sweep_at else []
         self._open.add(event.connection)
-        kind = event.canonical
-        if kind is Canonical.CONTROL:
-            self._learn_user(event)
-        elif kind is Canonical.USER_MESSAGE and event.from_client:
-            self._start(event)
-        elif kind is Canonical.RESUME:
-            self._resume(event)
-        elif kind in SERVER_KINDS or kind is Canonical.USER_MESSAGE:
-            run = self._find(event)
-            if run is None:
-                self.strays[event.type] += 1
-            else:
-                self._attach(run, event)
-        elif kind is Canonical.UNKNOWN:
-            run = self._known(event)
-            if run is None:
-                self.strays[event.type or "(no type)"] += 1
-            else:
-                self._attach(run, event)
+        self._do[event.from_client][event.canonical](event)
         return done
 
     def finish(self) -> list[Run]:
@@ -166,27 +171,50 @@ class RunAssembler:
         why = "the capture ended while its connection was open"
         return [self._finalize(run, why) for run in list(self._active.values())]
 
-    # ------------------------------------------------------------ joining runs
+    # ------------------------------------------------------------ applying the rules
 
-    def _learn_user(self, event: Event) -> None:
-        # The server's own word on who is connected beats the URL: its events use that spelling.
-        if event.user_id and not event.from_client and event.connection not in self._declared:
+    def _skip(self, event: Event) -> None:
+        pass
+
+    def _name_user(self, event: Event) -> None:
+        if event.user_id and event.connection not in self._declared:
             self._users[event.connection] = event.user_id
             self._declared.add(event.connection)
 
-    def _new(self, event: Event) -> _Builder:
-        self._ordinal += 1
-        run = _Builder(self._ordinal, event.ts, [event.connection], last_ts=event.ts)
-        run.user_id = self._users.get(event.connection)
-        self._active[run.ordinal] = run
-        self._by_conn[event.connection] = run
-        return run
+    def _place(self, finds: Finds, step: Step, event: Event) -> None:
+        """Finds the event's run by the row for what is under its key, and joins it there, or
+        counts a stray."""
+        if event.run_id:
+            rows, run = finds.run_id, self._by_id.get(event.run_id)
+            if run is not None:
+                under = run.state
+            elif event.run_id in self._reported or event.run_id in self._reported_before:
+                under = _HANDED_BACK
+            else:
+                under = _NOTHING
+        elif event.thread_id:
+            rows, run = finds.thread, self._by_thread.get(event.thread_id)
+            under = _NOTHING if run is None else run.state
+        else:
+            rows, run = finds.position, self._by_conn.get(event.connection)
+            under = _NOTHING if run is None else _NAMED if run.named else run.state
+        then = rows[under][event.canonical is _STARTED]
+        if then is not _JOIN:  # the common row, the run under the key, needs no handler
+            run = self._then[then](event, run)
+        if run is None:
+            self.strays[event.type or ("(no type)" if step is _FOLLOW else "")] += 1
+        else:
+            self._attach(run, event, step is _RESUME)
 
-    def _start(self, event: Event) -> None:
-        existing = self._by_id.get(event.run_id) if event.run_id else None
-        if existing is not None:
-            self._attach(existing, event)
-            return
+    # What each Then does, given the event and the run under its key (None when nothing is).
+
+    def _then_stray(self, event: Event, run: _Builder | None) -> None:
+        return None
+
+    def _then_late(self, event: Event, run: _Builder | None) -> None:
+        self.late += 1
+
+    def _then_wait(self, event: Event, run: _Builder | None) -> _Builder:
         run = self._new(event)
         run.user_message_ts = event.ts
         run.thread_id = event.thread_id
@@ -197,56 +225,27 @@ class RunAssembler:
             run.ids.append(event.run_id)
             self._by_id[event.run_id] = run
         self._pending.setdefault(event.connection, []).append(run)
-        run.events.append(event)
-
-    def _resume(self, event: Event) -> None:
-        run = self._known(event)
-        if run is None:
-            self.strays[event.type] += 1
-            return
-        if event.connection not in run.connections and not self._other_user(run, event):
-            # An explicit resume makes the new connection the run's own, even if the old one
-            # has not been seen to close yet.
-            run.connections.append(event.connection)
-        self._attach(run, event)
-
-    def _known(self, event: Event) -> _Builder | None:
-        if event.run_id:
-            return self._by_id.get(event.run_id)
-        if event.thread_id:
-            return self._by_thread.get(event.thread_id)
-        return None
-
-    def _find(self, event: Event) -> _Builder | None:
-        starts = event.canonical is Canonical.AGENT_STARTED
-        if event.run_id:
-            return self._find_by_id(event, event.run_id)
-        if event.thread_id:
-            run = self._by_thread.get(event.thread_id)
-            usable = run is not None and not (starts and run.claimed)
-            if usable and not run.terminal:
-                return run
-            pending = self._claim(event)
-            if pending is not None:
-                return pending
-            # A late event of a finished run still joins it, where it fails `order`.
-            return run if usable else self._register(self._new(event), event)
-        run = self._by_conn.get(event.connection)
-        if run is not None and run.named:
-            return None  # an id-less frame from a backend that names its runs: not a run's
-        if run is None or (starts and run.claimed):
-            return self._new(event) if starts else None
         return run
 
-    def _find_by_id(self, event: Event, run_id: str) -> _Builder | None:
-        run = self._by_id.get(run_id)
-        if run is not None:
-            return run
-        if run_id in self._reported or run_id in self._reported_before:
-            self.late += 1
-            return None
-        run = self._claim(event) or self._new(event)
-        return self._register(run, event)
+    def _then_open(self, event: Event, run: _Builder | None) -> _Builder:
+        return self._register(self._new(event), event)
+
+    def _then_claim_or_join(self, event: Event, run: _Builder | None) -> _Builder | None:
+        return self._claim(event) or run
+
+    def _then_claim_or_open(self, event: Event, run: _Builder | None) -> _Builder:
+        return self._claim(event) or self._register(self._new(event), event)
+
+    def _then_adopt_or_open(self, event: Event, run: _Builder | None) -> _Builder:
+        return self._register(self._claim(event) or self._new(event), event)
+
+    def _new(self, event: Event) -> _Builder:
+        self._ordinal += 1
+        run = _Builder(self._ordinal, event.ts, [event.connection], last_ts=event.ts)
+        run.user_id = self._users.get(event.connection)
+        self._active[run.ordinal] = run
+        self._by_conn[event.connection] = run
+        return run
 
     def _register(self, run: _Builder, event: Event) -> _Builder:
         if event.run_id and event.run_id != run.run_id:
@@ -264,20 +263,18 @@ class RunAssembler:
     def _claim(self, event: Event) -> _Builder | None:
         """The oldest run on this connection still waiting for the backend's first event."""
         for run in self._pending.get(event.connection, ()):
-            if not (run.thread_id and event.thread_id and run.thread_id != event.thread_id):
+            if answers(run.thread_id, event.thread_id):
                 return run
         return None
 
-    def _attach(self, run: _Builder, event: Event) -> None:
+    def _attach(self, run: _Builder, event: Event, resume: bool) -> None:
         conn = event.connection
-        if conn not in run.connections:
-            reason = self._foreign(run, event)
-            if reason:
-                self._leak(run, event, reason)
-                return
-            run.connections.append(conn)  # a reconnect: the run goes on over a new connection
-        server = not event.from_client and event.canonical in SERVER_KINDS
-        if server:
+        if conn not in run.connections and not self._crosses(run, event, resume):
+            return
+        after = None if event.from_client else _AFTER[run.state].get(event.canonical)
+        if after is not None:
+            # A backend event for another user than its connection's leaked there, though it
+            # is still its run's.
             said = event.user_id
             user = self._users.get(conn)
             if said and user and said != user:
@@ -285,36 +282,36 @@ class RunAssembler:
                 self._leak(run, event, message)
             run.user_id = run.user_id or said
             run.named = run.named or bool(event.run_id or event.thread_id)
-            if not run.claimed:
-                run.claimed = True
+            if run.state is _WAITING:
                 self._drop_pending(run)
                 self._register(run, event)
-            run.last_server = event.canonical
-            run.completed = run.completed or event.canonical is Canonical.AGENT_COMPLETED
+            run.state = after
         run.events.append(event)
         run.last_ts = event.ts
 
-    def _other_user(self, run: _Builder, event: Event) -> str | None:
-        """The user of the event's connection, when known and not the run's own user."""
+    def _crosses(self, run: _Builder, event: Event, resume: bool) -> bool:
+        """Whether the run goes on over the event's connection (CROSSING); records a leak if not."""
         user = self._users.get(event.connection)
-        return user if user and run.user_id and user != run.user_id else None
-
-    def _foreign(self, run: _Builder, event: Event) -> str | None:
-        where = f"{event.type} went to connection {event.connection}"
-        other = self._other_user(run, event)
-        if other:
-            return f"{where} of user {other}"
-        still_open = [c for c in run.connections if c in self._open]
-        if still_open:
-            return f"{where} while the run's connection {still_open[0]} was still open"
-        return None
+        other = user if user and run.user_id and user != run.user_id else None
+        still_open = next((c for c in run.connections if c in self._open), None)
+        crossing = CROSSING[resume, other is not None, still_open is not None]
+        if crossing is Cross.CONTINUE:
+            run.connections.append(event.connection)
+            return True
+        why = {
+            Cross.OTHER_USER: f"of user {other}",
+            Cross.STILL_OPEN: f"while the run's connection {still_open} was still open",
+        }[crossing]
+        self._leak(run, event, f"{event.type} went to connection {event.connection} {why}")
+        return False
 
     def _leak(self, run: _Builder, event: Event, message: str) -> None:
         run.leaks.append(Leak(event.ts, event.connection, message))
         receiver = self._by_conn.get(event.connection)
         if receiver is not None and receiver is not run:
             owner = f" (user {run.user_id})" if run.user_id else ""
-            got = f"got {event.type} of run {run.label}{owner}"
+            label = run.run_id or f"{run.thread_id or run.connections[0]} run {run.ordinal}"
+            got = f"got {event.type} of run {label}{owner}"
             receiver.leaks.append(Leak(event.ts, event.connection, got, received=True))
 
     def _drop_pending(self, run: _Builder) -> None:
@@ -343,14 +340,13 @@ class RunAssembler:
         return done
 
     def _over(self, run: _Builder, now: float) -> str | None:
-        """Why nothing more can join the run, or None while something still might."""
-        if any(c in self._open for c in run.connections):
-            idle = now - run.last_ts
-            if run.terminal and idle > LINGER_S:
-                return ""
-            return f"no event for {IDLE_S:.0f}s" if idle > IDLE_S else None
-        ended = max(self._ended.get(c, (run.last_ts, ""))[0] for c in run.connections)
-        return "" if run.terminal or now - ended > RECONNECT_S else None
+        """Why nothing more can join the run (HAND_BACK), or None while something still might."""
+        rule = HAND_BACK[not self._open.isdisjoint(run.connections), run.state in ENDED]
+        if rule.since is _LAST_EVENT:
+            since = run.last_ts
+        else:
+            since = max(self._ended.get(c, (run.last_ts, ""))[0] for c in run.connections)
+        return rule.why if now - since > rule.after_s else None
 
     def _finalize(self, run: _Builder, why: str) -> Run:
         del self._active[run.ordinal]
@@ -363,18 +359,10 @@ class RunAssembler:
                 del self._by_conn[conn]
         self._drop_pending(run)
         self._reported.update(run.ids)
-        return Run(
-            ordinal=run.ordinal,
-            run_id=run.run_id,
-            thread_id=run.thread_id,
-            user_id=run.user_id,
-            connections=tuple(run.connections),
-            events=tuple(run.events),
-            started=run.started,
-            user_message_ts=run.user_message_ts,
-            leaks=tuple(run.leaks),
-            end="" if run.terminal else self._end_of(run, why),
-        )
+        end = "" if run.state in ENDED else self._end_of(run, why)
+        return Run(run.ordinal, run.run_id, run.thread_id, run.user_id, tuple(run.connections),
+                   tuple(run.events), run.started, run.user_message_ts, tuple(run.leaks),
+                   end)  # fmt: skip
 
     def _turn(self, now: float) -> None:
         """Forgets the older generation: run ids reported, and connections closed, before it."""

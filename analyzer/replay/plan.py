@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from wstape.analyzer.pipeline.assembly_rules import TERMINAL
 from wstape.analyzer.profile import DEFAULT_PROFILE, Profile
 from wstape.analyzer.protocols.events import CHAT_KINDS, Canonical, Event, Frame, to_event
 from wstape.recorder.capture import Close, Error, Message, Open, Record
@@ -35,7 +36,6 @@ ANSWER_TYPES = frozenset({"pong", "heartbeat_ack"})  # a client's answers to the
 DEFAULT_ANSWERS: Mapping[str, bytes] = MappingProxyType(
     {"ping": b'{"type": "pong"}', "heartbeat": b'{"type": "heartbeat_ack"}'}
 )
-TERMINAL = frozenset({Canonical.AGENT_COMPLETED, Canonical.ERROR})
 REWRITTEN_IDS = ("run_id", "thread_id", "execution_id")
 ANCHORS_PER_ID = 4  # frames that name one id: enough to learn it if the new server drops one
 # The handshake itself: the WebSocket client writes these, a replay must not copy them.
