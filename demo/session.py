@@ -12,7 +12,7 @@ from pathlib import Path
 
 from wstape.demo.loopback import free_port, stop, wait_port
 from wstape.demo.players import Transcript, chat, user_message
-from wstape.recorder.launch import RecordConfig, Recorder
+from wstape.recorder.launch import RecordConfig, RecorderProcess
 
 DEMO_SCENARIOS = ("good", "tool_error", "good", "missing_event", "late_event")
 
@@ -69,7 +69,7 @@ def run_demo(
             upstream=f"http://127.0.0.1:{backend_port}",
             listen_port=free_port(),
         )
-        recorder = Recorder(cfg).start()
+        recorder = RecorderProcess(cfg).start()
         try:
             url = f"ws://127.0.0.1:{cfg.listen_port}/ws"
             transcripts = asyncio.run(one_run_per_user(url, scenarios))

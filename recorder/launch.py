@@ -124,7 +124,7 @@ def _telling(line: str) -> bool:
 
 
 @dataclass
-class Recorder:
+class RecorderProcess:
     """A running mitmdump with the addon. Output lines go to `on_line`, status
     counters to `on_status`; stop() asks for a clean shutdown (flush, close)."""
 
@@ -137,7 +137,7 @@ class Recorder:
     _reader: threading.Thread | None = None
     _listening: threading.Event = field(default_factory=threading.Event)
 
-    def start(self, timeout: float = 30.0) -> Recorder:
+    def start(self, timeout: float = 30.0) -> RecorderProcess:
         self.proc = subprocess.Popen(
             mitmdump_args(self.cfg),
             stdin=subprocess.DEVNULL,
@@ -213,7 +213,7 @@ class Recorder:
         if self._reader is not None:
             self._reader.join(5)
 
-    def __enter__(self) -> Recorder:
+    def __enter__(self) -> RecorderProcess:
         return self.start()
 
     def __exit__(self, *exc) -> None:

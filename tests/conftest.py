@@ -125,16 +125,16 @@ def backend(start_backend: Callable[..., Backend]) -> Backend:
 def start_recorder(tmp_path: Path) -> Iterator[Callable[..., RunningRecorder]]:
     """Starts mitmdump with the wstape addon in front of `upstream`; the capture
     goes to tmp_path/capture unless `out` is given. Stopped cleanly at teardown."""
-    from wstape.recorder.launch import RecordConfig, Recorder
+    from wstape.recorder.launch import RecordConfig, RecorderProcess
 
-    running: list[Recorder] = []
+    running: list[RecorderProcess] = []
 
     def start(upstream: str | None, out: Path | None = None, **cfg) -> RunningRecorder:
         lines: list[str] = []
         config = RecordConfig(
             out=out or tmp_path / "capture", upstream=upstream, listen_port=free_port(), **cfg
         )
-        recorder = Recorder(config, on_line=lines.append)
+        recorder = RecorderProcess(config, on_line=lines.append)
         running.append(recorder)
         recorder.start()
         return RunningRecorder(recorder, config.out, config.listen_port, lines)

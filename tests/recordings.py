@@ -13,7 +13,7 @@ import pytest
 from wstape.demo.loopback import free_port
 from wstape.demo.players import play
 from wstape.demo.session import demo_backend
-from wstape.recorder.launch import RecordConfig, Recorder
+from wstape.recorder.launch import RecordConfig, RecorderProcess
 
 FAST = ("--think-delay", "0.01", "--tool-delay", "0.05", "--ping-interval", "0")
 RELEASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -31,7 +31,7 @@ def record(out: Path, backend_args: tuple[str, ...], scenarios: tuple[str, ...])
     """Records USERS users, each sending one message per scenario, through a real recorder."""
     with demo_backend(*backend_args) as port:
         config = RecordConfig(out=out, upstream=f"http://127.0.0.1:{port}", listen_port=free_port())
-        recorder = Recorder(config).start()
+        recorder = RecorderProcess(config).start()
         try:
             url = f"ws://127.0.0.1:{config.listen_port}/ws"
             # A thread of its own: the caller may run an event loop (Playwright's sync API does).

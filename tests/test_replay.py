@@ -19,7 +19,7 @@ import wstape
 from wstape.demo.players import chat, user_message
 from wstape.demo.session import demo_backend
 from wstape.recorder.capture import Close, Message, Open, read_capture
-from wstape.recorder.launch import RecordConfig, Recorder
+from wstape.recorder.launch import RecordConfig, RecorderProcess
 
 FAST = ("--think-delay", "0.01", "--tool-delay", "0.05", "--ping-interval", "0.2")
 PAUSE_S = 0.4  # how long user-5 reads an answer before asking again
@@ -62,7 +62,7 @@ def recorded(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("replay") / "original"
     with demo_backend(*FAST) as port:
         cfg = RecordConfig(out=out, upstream=f"http://127.0.0.1:{port}", listen_port=free_port())
-        with Recorder(cfg):
+        with RecorderProcess(cfg):
             asyncio.run(users(f"ws://127.0.0.1:{cfg.listen_port}/ws"))
     return out
 

@@ -13,7 +13,7 @@ import wstape
 from wstape.demo.loopback import free_port
 from wstape.demo.players import chat, user_message
 from wstape.demo.session import demo_backend
-from wstape.recorder.launch import RecordConfig, Recorder
+from wstape.recorder.launch import RecordConfig, RecorderProcess
 
 TARGETS = {"max_first_event_s": 0.4, "max_tool_s": 0.4, "max_total_s": 5.0}
 BACKEND = ("--think-delay", "0.01", "--tool-delay", "0.05", "--slow-tool-delay", "0.7",
@@ -29,7 +29,7 @@ def recorded(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     users = {f"user-{i}": scenario for i, scenario in enumerate(SCENARIOS, 1)}
     with demo_backend(*BACKEND) as port:
         cfg = RecordConfig(out=out, upstream=f"http://127.0.0.1:{port}", listen_port=free_port())
-        with Recorder(cfg):
+        with RecorderProcess(cfg):
             url = f"ws://127.0.0.1:{cfg.listen_port}/ws"
 
             async def everyone():

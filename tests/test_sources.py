@@ -38,7 +38,7 @@ def three_ways(tmp_path_factory, request) -> dict[str, Path]:
     # The fixtures that start processes are function-scoped; this one records once per module.
     from conftest import Processes, free_port, wait_listening
 
-    from wstape.recorder.launch import RecordConfig, Recorder
+    from wstape.recorder.launch import RecordConfig, RecorderProcess
 
     where = tmp_path_factory.mktemp("three-ways")
     procs = Processes(where)
@@ -57,7 +57,7 @@ def three_ways(tmp_path_factory, request) -> dict[str, Path]:
             out=files["wstape"], upstream=f"http://127.0.0.1:{port}", listen_port=free_port(),
             extra=(f"save_stream_file={files['flows']}", f"hardump={files['har']}"),
         )  # fmt: skip
-        with Recorder(config):
+        with RecorderProcess(config):
             url = f"ws://127.0.0.1:{config.listen_port}/ws"
             asyncio.run(one_run_per_user(url, SCENARIOS))
     finally:

@@ -12,7 +12,13 @@ from pathlib import Path
 import click
 
 from wstape.analyzer.cli.common import InputError
-from wstape.recorder.launch import LaunchError, RecordConfig, Recorder, check_upstream, parse_listen
+from wstape.recorder.launch import (
+    LaunchError,
+    RecordConfig,
+    RecorderProcess,
+    check_upstream,
+    parse_listen,
+)
 
 # mitmdump's per-connection chatter; shown only with --verbose.
 CHATTER = re.compile(r"(client|server) (connect|disconnect)|Loading script")
@@ -203,7 +209,7 @@ def record_until_stopped(cfg: RecordConfig, verbose: bool = False) -> None:
         if verbose or not CHATTER.search(line):
             status.line(line)
 
-    recorder = Recorder(cfg, on_line=on_line, on_status=status.update)
+    recorder = RecorderProcess(cfg, on_line=on_line, on_status=status.update)
     stop_requested = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop_requested.set())
