@@ -1,9 +1,12 @@
-"""The mitmproxy addon that records every WebSocket connection into a wstape capture.
+"""The recorder's mitmproxy addons, one class per concern, composed in one list as mitmproxy's
+own `addons/__init__.py` composes its: Recorder writes every WebSocket connection into a wstape
+capture, StatusLog logs its counters for `wstape record`. Hooks are a few lines each and hand
+off to plain code: the transport (recorder/transports/) and the capture writer.
 
-Load it with `mitmdump -s recorder/addon.py --set wstape_dir=captures/NAME`, or let
-`wstape record` do it. Hooks hand off to the plain-Python CaptureWriter; the
-addon never breaks traffic: an error is logged once, loudly, and the connection
-goes on.
+This file is the script users load: `mitmdump -s "$(wstape record --addon-path)" --set
+wstape_dir=captures/NAME` (or `-s recorder/addon.py` in a checkout), in a Python where wstape is
+installed. `wstape record` builds the same list into mitmdump instead (recorder/dump.py). The
+addons never break traffic: an error is logged once, loudly, and the connection goes on.
 """
 
 from __future__ import annotations
@@ -11,28 +14,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 import time
 from pathlib import Path
 
 from mitmproxy import ctx, exceptions, http
 
-try:
-    from wstape.recorder import __version__
-    from wstape.recorder.capture import SEGMENT_DELETED, CaptureWriter, Open
-    from wstape.recorder.handshake import open_record
-except ImportError:  # loaded by a mitmdump whose Python lacks wstape: use this checkout
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from wstape.recorder import __version__
-    from wstape.recorder.capture import SEGMENT_DELETED, CaptureWriter, Open
-    from wstape.recorder.handshake import open_record
+from wstape.recorder import __version__
+from wstape.recorder.capture import SEGMENT_DELETED, CaptureWriter
+from wstape.recorder.status import status_line
+from wstape.recorder.transports import websocket
 
 log = logging.getLogger("wstape")
-STATUS_PREFIX = "wstape-status "
+STATUS_EVERY_S = 1.0
 
 
 class Recorder:
-    """Writes each WebSocket open, message, close and error to the capture folder."""
+    """Writes each WebSocket open, message, close and error to the capture folder, and counts
+    them for the status line."""
 
     def __init__(self) -> None:
         self.writer: CaptureWriter | None = None
@@ -71,10 +69,6 @@ class Recorder:
             "Drop each message from the flow once it is written, so memory stays "
             "flat on endless sessions. Ignored while -w or hardump need whole flows.",
         )  # fmt: skip
-        loader.add_option(
-            "wstape_status", bool, False,
-            "Log a 'wstape-status' line every second (used by `wstape record`).",
-        )  # fmt: skip
 
     def configure(self, updated: set[str]) -> None:
         if "wstape_segment_mb" in updated and ctx.options.wstape_segment_mb < 1:
@@ -109,30 +103,27 @@ class Recorder:
 
     def running(self) -> None:
         if self._ticker is None:
-            self._ticker = asyncio.get_running_loop().create_task(self._tick())
+            self._ticker = asyncio.get_running_loop().create_task(self._flush_often())
 
-    async def _tick(self) -> None:
-        """Flushes an idle tail to disk and reports progress, once per interval."""
-        last_status = 0.0
+    async def _flush_often(self) -> None:
+        """Flushes an idle tail to disk, once per interval."""
         while True:
-            interval = ctx.options.wstape_flush_ms / 1000
-            await asyncio.sleep(interval)
+            await asyncio.sleep(ctx.options.wstape_flush_ms / 1000)
             self._guard(lambda w: w.flush())
-            now = time.monotonic()
-            if ctx.options.wstape_status and now - last_status >= 1.0:
-                last_status = now
-                self._log_status()
 
-    def _log_status(self) -> None:
-        open_now = self.writer.open_connections if self.writer else 0
-        log.info(
-            f"{STATUS_PREFIX}connections={self.connections} open={open_now} "
-            f"frames={self.frames} bytes={self.bytes} lost={self.frames_lost}"
-        )
+    def counters(self) -> dict[str, int]:
+        """What the status line shows, in its order."""
+        return {
+            "connections": self.connections,
+            "open": self.writer.open_connections if self.writer else 0,
+            "frames": self.frames,
+            "bytes": self.bytes,
+            "lost": self.frames_lost,
+        }
 
     def websocket_start(self, flow: http.HTTPFlow) -> None:
         self.connections += 1
-        self._guard(lambda w: w.open(self._open_record(flow)))
+        self._guard(lambda w: w.open(websocket.opened(flow, ctx.options.wstape_redact)))
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         assert flow.websocket is not None
@@ -157,21 +148,12 @@ class Recorder:
             del flow.websocket.messages[:-1]
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:
-        ws = flow.websocket
-        assert ws is not None
-        ts = ws.timestamp_end or time.time()
-        if flow.error:
-            self._guard(lambda w: w.error(flow.id, ts, flow.error.msg))
-            return
-        closed_by = {True: "client", False: "server"}.get(ws.closed_by_client)
-        self._guard(lambda w: w.close(flow.id, ts, ws.close_code, ws.close_reason or "", closed_by))
+        self._guard(lambda w: w.write(websocket.ended(flow)))
 
     def done(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
-        if ctx.options.wstape_status:
-            self._log_status()
         self._close_writer()
 
     def _close_writer(self) -> None:
@@ -188,11 +170,6 @@ class Recorder:
             writer.close_all()
         except OSError as exc:
             self._fail(exc, writer)
-
-    def _open_record(self, flow: http.HTTPFlow) -> Open:
-        response = flow.response
-        ts = (response.timestamp_end if response else None) or time.time()
-        return open_record(flow, flow.id, ts, ctx.options.wstape_redact)
 
     def _guard(self, action) -> None:
         """Runs a writer action; on failure, logs once and keeps traffic flowing."""
@@ -234,4 +211,47 @@ class Recorder:
             self.frames_lost += writer.abandon()
 
 
-addons = [Recorder()]
+class StatusLog:
+    """Logs the recorder's counters as one 'wstape-status' line a second (recorder/status.py),
+    which `wstape record` turns into its live line; off unless `wstape_status` is set."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self._ticker: asyncio.Task | None = None
+
+    def load(self, loader) -> None:
+        loader.add_option(
+            "wstape_status", bool, False,
+            "Log a 'wstape-status' line every second (used by `wstape record`).",
+        )  # fmt: skip
+
+    def running(self) -> None:
+        if self._ticker is None:
+            self._ticker = asyncio.get_running_loop().create_task(self._tick())
+
+    async def _tick(self) -> None:
+        while True:
+            if ctx.options.wstape_status:
+                self._log()
+            await asyncio.sleep(STATUS_EVERY_S)
+
+    def done(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+        if ctx.options.wstape_status:
+            self._log()
+
+    def _log(self) -> None:
+        log.info(status_line(self.recorder.counters()))
+
+
+def default_addons() -> list:
+    """The recorder's addons, in the order mitmproxy calls them."""
+    recorder = Recorder()
+    # The status line first: at shutdown it reports before the recorder closes the capture,
+    # so its last line still counts the connections that were open.
+    return [StatusLog(recorder), recorder]
+
+
+addons = default_addons()  # what `mitmdump -s` loads

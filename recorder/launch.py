@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from wstape.recorder.status import parse_status
+
 ADDON = Path(__file__).resolve().parent / "addon.py"
-STATUS_PREFIX = "wstape-status "
 
 
 class LaunchError(Exception):
@@ -102,19 +103,6 @@ def mitmdump_args(cfg: RecordConfig) -> list[str]:
     for item in cfg.extra:
         args += ["--set", item]
     return args
-
-
-def parse_status(line: str) -> dict[str, int] | None:
-    """The counters of a 'wstape-status k=v ...' log line, or None for other lines."""
-    start = line.find(STATUS_PREFIX)
-    if start < 0:
-        return None
-    counters = {}
-    for item in line[start + len(STATUS_PREFIX) :].split():
-        key, _, value = item.partition("=")
-        with contextlib.suppress(ValueError):
-            counters[key] = int(value)
-    return counters
 
 
 def _telling(line: str) -> bool:

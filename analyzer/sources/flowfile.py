@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from wstape.recorder.capture import CaptureError, Close, Error, Message, Open, Record
-from wstape.recorder.handshake import open_record
+from wstape.recorder.transports.websocket import open_record
 
 TEXT, BINARY = 1, 2
 STOPPED = "recorder stopped while the connection was open"  # as the addon says it

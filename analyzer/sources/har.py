@@ -21,8 +21,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from wstape.recorder.capture import CaptureError, Close, Message, Open, Record
-from wstape.recorder.handshake import ws_url as handshake_ws_url
 from wstape.recorder.redact import redact_handshake
+from wstape.recorder.transports.websocket import ws_url as handshake_ws_url
 
 TEXT, BINARY = 1, 2
 DIRECTIONS = {"send": True, "receive": False}  # HAR's word → from_client

@@ -1,16 +1,20 @@
-"""A mitmproxy flow's WebSocket handshake as a capture's open record, redacted.
+"""The WebSocket transport: a mitmproxy flow's handshake and its end as capture records.
 
-Shared by the addon (live, at websocket_start) and the flow-file reader (offline), so
-a `mitmdump -w` file reads back as the very records the recorder wrote. It duck-types
-the flow and imports nothing from mitmproxy.
+The addon's WebSocket hooks hand off to `opened` and `ended`; its message hook writes each frame
+itself, on the hot path. `open_record` is shared with the flow-file reader (offline), so a
+`mitmdump -w` file reads back as the very records the recorder wrote. It duck-types the flow and
+imports nothing from mitmproxy.
 """
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
-from wstape.recorder.records import Open
+from wstape.recorder.records import Close, Error, Open
 from wstape.recorder.redact import redact_handshake
+
+CLOSED_BY = {True: "client", False: "server"}  # mitmproxy's closed_by_client; None: unknown
 
 
 def address(addr) -> str | None:
@@ -47,4 +51,23 @@ def open_record(flow, connection: str, ts: float, redact: bool) -> Open:
         server=address(flow.server_conn.peername or flow.server_conn.address),
         request_headers=req_headers,
         response_headers=resp_headers,
+    )
+
+
+def opened(flow, redact: bool) -> Open:
+    """What the recorder writes at websocket_start: the handshake, at the time its response
+    ended (now, if mitmproxy has no such time)."""
+    response = flow.response
+    ts = (response.timestamp_end if response else None) or time.time()
+    return open_record(flow, flow.id, ts, redact)
+
+
+def ended(flow) -> Close | Error:
+    """What the recorder writes at websocket_end: the close handshake, or mitmproxy's error."""
+    ws = flow.websocket
+    ts = ws.timestamp_end or time.time()
+    if flow.error:
+        return Error(flow.id, ts, flow.error.msg)
+    return Close(
+        flow.id, ts, ws.close_code, ws.close_reason or "", CLOSED_BY.get(ws.closed_by_client)
     )
