@@ -147,6 +147,15 @@ def test_record_with_a_bad_set_option_names_it_and_exits_2(tmp_path, option, sai
     assert "dump.py" not in result.stderr and "Traceback" not in result.stderr
 
 
+def test_record_addon_path_prints_the_addon_file_of_this_wstape_and_needs_no_out():
+    import wstape.recorder
+
+    result = run_wstape("record", "--addon-path")
+    assert result.returncode == 0 and result.stderr == ""
+    path = Path(result.stdout.rstrip("\n"))
+    assert path == Path(wstape.recorder.__file__).parent / "addon.py" and path.is_file()
+
+
 def test_help_teaches_with_examples():
     for command in ("record", "export"):
         result = run_wstape(command, "--help")

@@ -164,14 +164,18 @@ def test_plain_mitmdump_with_the_addon_as_a_script_records_what_the_client_saw(
     tmp_path, start_backend, processes
 ):
     # `wstape record` builds the addon into mitmdump (recorder/dump.py); users who run
-    # mitmdump themselves load it with -s, which must record just the same.
-    from wstape.recorder.launch import ADDON, find_mitmdump
+    # mitmdump themselves load it with -s, as the README shows, which must record just the same.
+    from wstape.recorder.launch import find_mitmdump
 
+    addon = subprocess.run(
+        [sys.executable, "-m", "wstape", "record", "--addon-path"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
     backend = start_backend("--think-delay", "0.01", "--tool-delay", "0.02")
     port, out = free_port(), tmp_path / "script-capture"
     proc = processes.start(
         [find_mitmdump(), "--mode", f"reverse:http://127.0.0.1:{backend.port}@127.0.0.1:{port}",
-         "-s", str(ADDON), "--set", f"wstape_dir={out}"],
+         "-s", addon, "--set", f"wstape_dir={out}"],
         "mitmdump",
     )  # fmt: skip
     wait_listening(port, proc)

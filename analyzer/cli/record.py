@@ -13,6 +13,7 @@ import click
 
 from wstape.analyzer.cli.common import InputError
 from wstape.recorder.launch import (
+    ADDON,
     LaunchError,
     RecordConfig,
     RecorderProcess,
@@ -65,6 +66,12 @@ class StatusLine:
                 self.shown = False
             self.stream.write(text + "\n")
             self.stream.flush()
+
+
+def _print_addon_path(ctx, param, value):
+    if value:
+        click.echo(ADDON)
+        ctx.exit()
 
 
 def _validate_upstream(ctx, param, value):
@@ -156,6 +163,15 @@ def _validate_listen(ctx, param, value):
     help="Pass a mitmproxy option through, e.g. --set hardump=flows.har.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show mitmdump's connection log too.")
+@click.option(
+    "--addon-path",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_print_addon_path,
+    help="Print the path of the addon file and exit, to load it into a mitmdump of your own: "
+    'mitmdump -s "$(wstape record --addon-path)".',
+)
 def record(
     upstream,
     listen,
@@ -182,6 +198,7 @@ def record(
       wstape record --upstream https://api.internal:443 --upstream-ca backend-ca.pem \\
                     --certs proxy.pem --listen 0.0.0.0:8443 --out captures/prod
       wstape record --listen 127.0.0.1:8080 --out captures/browser   # regular proxy
+      mitmdump -s "$(wstape record --addon-path)" --set wstape_dir=captures/today
     """
     host, port = listen
     cfg = RecordConfig(
