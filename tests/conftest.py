@@ -52,7 +52,9 @@ class Processes:
     log_dir: Path
     started: list[subprocess.Popen] = field(default_factory=list)
 
-    def start(self, args: list[str], name: str, env: dict | None = None) -> subprocess.Popen:
+    def start(
+        self, args: list[str], name: str, env: dict | None = None, cwd: Path = ROOT
+    ) -> subprocess.Popen:
         log_path = self.log_dir / f"{name}-{len(self.started)}.log"
         log = open(log_path, "wb")
         proc = subprocess.Popen(
@@ -60,7 +62,7 @@ class Processes:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            cwd=ROOT,
+            cwd=cwd,
             env={**os.environ, **(env or {})},
         )
         log.close()
