@@ -20,11 +20,13 @@ from conftest import ROOT, Processes, wait_listening
 from wsclient import converse, has_event
 
 from wstape.demo.loopback import free_port, stop
+from wstape.recorder import __version__
 from wstape.recorder.capture import Message, Open, read_capture
 
 # Each folder the design names, and where the wheel must put its files.
 INSTALLED_AS = {"wstape": "wstape", "recorder": "wstape/recorder",
                 "analyzer": "wstape/analyzer", "demo": "wstape/demo"}  # fmt: skip
+DIST_INFO = f"wstape-{__version__}.dist-info"
 
 
 def _checkout_files() -> set[str]:
@@ -51,26 +53,28 @@ def wheel(tmp_path_factory) -> Path:
         shutil.copytree(ROOT / folder, source / folder,
                         ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
     # No network: the project venv's setuptools builds it (the `test` extra pins one that can).
-    subprocess.run(
+    build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
          "--wheel-dir", str(tmp / "dist"), str(source)],
-        check=True, capture_output=True, text=True,
+        capture_output=True, text=True,
     )  # fmt: skip
+    assert build.returncode == 0, build.stderr
     (built,) = (tmp / "dist").glob("wstape-*.whl")
     return built
 
 
 def test_the_wheel_holds_every_module_and_data_file_and_nothing_else(wheel: Path) -> None:
-    names = set(zipfile.ZipFile(wheel).namelist())
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
     package = {name for name in names if name.startswith("wstape/")}
     assert package == _checkout_files()
     assert "wstape/analyzer/profiles/example.toml" in package
-    assert {name.split("/")[0] for name in names} == {"wstape", "wstape-0.1.0.dist-info"}
+    assert {name.split("/")[0] for name in names} == {"wstape", DIST_INFO}
 
 
 def test_the_wheel_installs_the_wstape_command(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
-        entry_points = archive.read("wstape-0.1.0.dist-info/entry_points.txt").decode()
+        entry_points = archive.read(f"{DIST_INFO}/entry_points.txt").decode()
     assert "wstape = wstape.analyzer.cli.main:main" in entry_points
 
 
@@ -96,11 +100,12 @@ def installed(wheel: Path, tmp_path_factory) -> Installed:
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
-    subprocess.run(
+    install = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
          "--no-index", "--quiet", str(wheel)],
-        check=True, capture_output=True, text=True,
+        capture_output=True, text=True,
     )  # fmt: skip
+    assert install.returncode == 0, install.stderr
     site = Path(
         subprocess.run(
             [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
@@ -131,7 +136,7 @@ def test_import_wstape_finds_the_installed_wheel_not_the_checkout(installed: Ins
     assert result.returncode == 0, result.stderr
     version, *files_and_finders = result.stdout.splitlines()
     files, finders = files_and_finders[:4], files_and_finders[4:]
-    assert version == "0.1.0"
+    assert version == __version__
     assert all(Path(file).is_relative_to(installed.site / "wstape") for file in files), files
     assert not any("editable" in finder.lower() for finder in finders), finders
 
@@ -155,36 +160,32 @@ def test_wstape_demo_records_and_judges_from_an_empty_folder(installed: Installe
 
 
 def test_mitmdump_loads_the_installed_addon_file_and_records_a_chat(
-    installed: Installed, tmp_path: Path
+    installed: Installed, processes: Processes
 ) -> None:
     addon = installed.run(str(installed.bin / "wstape"), "record", "--addon-path").stdout.strip()
     assert Path(addon) == installed.site / "wstape" / "recorder" / "addon.py"
-    processes = Processes(tmp_path)
-    try:
-        backend_port, port, out = free_port(), free_port(), installed.empty / "script-capture"
-        backend = processes.start(
-            [str(installed.python), "-m", "wstape.demo.backend", "--host", "127.0.0.1",
-             "--port", str(backend_port), "--think-delay", "0.01", "--tool-delay", "0.02"],
-            "backend", env=installed.env, cwd=installed.empty,
-        )  # fmt: skip
-        wait_listening(backend_port, backend)
-        # What the mitmdump command of a venv with mitmproxy runs.
-        mitmdump = "import sys; from mitmproxy.tools.main import mitmdump; sys.exit(mitmdump())"
-        proc = processes.start(
-            [str(installed.python), "-c", mitmdump,
-             "--mode", f"reverse:http://127.0.0.1:{backend_port}@127.0.0.1:{port}",
-             "-s", addon, "--set", f"wstape_dir={out}"],
-            "mitmdump", env=installed.env, cwd=installed.empty,
-        )  # fmt: skip
-        wait_listening(port, proc)
-        seen = asyncio.run(
-            converse(f"ws://127.0.0.1:{port}/ws?user_id=installed",
-                     [{"type": "user_message", "payload": {"content": "hi"}}],
-                     done_when=has_event("agent_completed"))
-        )  # fmt: skip
-        assert stop(proc) == 0
-    finally:
-        processes.stop_all()
+    backend_port, port, out = free_port(), free_port(), installed.empty / "script-capture"
+    backend = processes.start(
+        [str(installed.python), "-m", "wstape.demo.backend", "--host", "127.0.0.1",
+         "--port", str(backend_port), "--think-delay", "0.01", "--tool-delay", "0.02"],
+        "backend", env=installed.env, cwd=installed.empty,
+    )  # fmt: skip
+    wait_listening(backend_port, backend)
+    # What the mitmdump command of a venv with mitmproxy runs.
+    mitmdump = "import sys; from mitmproxy.tools.main import mitmdump; sys.exit(mitmdump())"
+    proc = processes.start(
+        [str(installed.python), "-c", mitmdump,
+         "--mode", f"reverse:http://127.0.0.1:{backend_port}@127.0.0.1:{port}",
+         "-s", addon, "--set", f"wstape_dir={out}"],
+        "mitmdump", env=installed.env, cwd=installed.empty,
+    )  # fmt: skip
+    wait_listening(port, proc)
+    seen = asyncio.run(
+        converse(f"ws://127.0.0.1:{port}/ws?user_id=installed",
+                 [{"type": "user_message", "payload": {"content": "hi"}}],
+                 done_when=has_event("agent_completed"))
+    )  # fmt: skip
+    assert stop(proc) == 0
     records = list(read_capture(out))
     assert [r.path for r in records if isinstance(r, Open)] == ["/ws?user_id=installed"]
     received = [r.payload for r in records if isinstance(r, Message) and not r.from_client]
