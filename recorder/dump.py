@@ -23,8 +23,9 @@ from wstape.recorder.addon import default_addons
 
 class Wstape:
     """The recorder's addons as one entry of mitmproxy's chain, its children as a script's are.
-    mitmproxy walks every entry of the chain twice per WebSocket message; in-process, one entry
-    holding the two addons costs 0.7 µs per message over the recorder alone, two entries 1.8 µs."""
+    mitmproxy walks every entry of the chain twice per WebSocket message; timed in-process, one
+    entry holding the two addons dispatches a message in 0.6-0.9 µs more than the recorder
+    alone did, two entries in 2.0-2.9 µs more (bare mitmdump spends 185-295 µs per frame)."""
 
     def __init__(self) -> None:
         self.addons = default_addons()
