@@ -94,6 +94,14 @@ class Analysis:
         """The verdicts of runs still in flight when the capture ends."""
         return self._judge(self._assembler.finish())
 
+    def live(self, now: float) -> list[Verdict]:
+        """Live (`wstape watch`): verdicts on runs not handed back yet, judged at their terminal
+        event, again when an event joins them after it, and once their whole-run target has run
+        out by `now` (capture seconds) without one. Not counted in the report, which holds each
+        run's verdict from `feed` or `finish`, once nothing more can join it."""
+        runs = self._assembler.live_runs(now, self.profile.targets.max_total_s)
+        return [judge(run, self.profile) for run in runs]
+
     @property
     def held(self) -> int:
         """How many verdicts this analysis holds for its report."""

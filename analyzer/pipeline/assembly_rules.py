@@ -1,6 +1,7 @@
 """The rules of run assembly, as tables: what each event does to the runs of a capture (opens one,
-joins one by run id, by thread or by its place on its connection, resumes one, ends one) and when
-a run is handed back. Pure data; runs.py's RunAssembler keeps the indexes and applies them."""
+joins one by run id, by thread or by its place on its connection, resumes one, ends one), when
+a run is handed back, and when it is judged live. Pure data; runs.py's RunAssembler keeps the
+indexes and applies them."""
 
 # The h11 way (h11/_state.py): every rule lives in this file, and as much of it as fits in a
 # table is a table, read by a dict lookup per event. The assembler decides nothing these tables
@@ -322,3 +323,20 @@ HAND_BACK: Mapping[tuple[bool, bool], HandBack] = MappingProxyType(
         (False, False): HandBack(RECONNECT_S, Since.LAST_CLOSE),
     }
 )
+
+
+# ------------------------------------------------------------------ judging a run live
+
+# Live (`wstape watch`), a run is judged before it is handed back, since HAND_BACK waits a while
+# for late events: at its terminal event; again whenever an event joins it after that, as a late
+# event changes its verdict (it fails `order`); and once, still without an end, when its
+# whole-run target has run out. The verdict a report counts is still the one at hand-back.
+UNENDED = -1  # the mark of a run judged live before it had ended
+
+
+def due_live(ended: bool, events: int, mark: int | None, target_ran_out: bool) -> bool:
+    """Whether a run in flight is due to be judged live now, given the mark it was last judged
+    live at (its event count then, or UNENDED), or None when it has not been."""
+    if ended:
+        return mark != events
+    return mark is None and target_ran_out

@@ -18,6 +18,7 @@ from wstape.analyzer.pipeline.assembly_rules import (
     IDLE_S,
     LINGER_S,
     STEPS,
+    UNENDED,
     Cross,
     Finds,
     RunState,
@@ -26,7 +27,9 @@ from wstape.analyzer.pipeline.assembly_rules import (
     Then,
     Under,
     answers,
+    due_live,
 )
+from wstape.analyzer.pipeline.model import Leak, Run
 from wstape.analyzer.profile import DEFAULT_PROFILE, Profile
 from wstape.analyzer.protocols.events import Canonical, Event
 
@@ -48,45 +51,6 @@ _RESUME, _FOLLOW, _LAST_EVENT = Step.RESUME, Step.FOLLOW, Since.LAST_EVENT
 _AFTER = {state: dict(row) for state, row in AFTER.items()}
 
 
-@dataclass(frozen=True, slots=True)
-class Leak:
-    """An event seen on a connection it does not belong to.
-
-    The run whose event leaked holds it with `received` false (its isolation failure); a run in
-    flight on the receiving connection holds it with `received` true (a warning there), so one
-    leak fails one run.
-    """
-
-    ts: float
-    connection: str
-    message: str
-    received: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    """One chat: the user's message (when captured) and every event the backend sent for it."""
-
-    ordinal: int
-    run_id: str | None
-    thread_id: str | None
-    user_id: str | None
-    connections: tuple[str, ...]
-    events: tuple[Event, ...]
-    started: float
-    user_message_ts: float | None
-    leaks: tuple[Leak, ...] = ()
-    end: str = ""  # how the run's last connection ended, when it did
-
-    @property
-    def label(self) -> str:
-        """The backend's run id, or a name that points at the run within the capture."""
-        if self.run_id:
-            return self.run_id
-        where = f"thread {self.thread_id}" if self.thread_id else self.connections[0]
-        return f"{where} run {self.ordinal}"
-
-
 @dataclass(eq=False)
 class _Builder:
     ordinal: int
@@ -102,6 +66,11 @@ class _Builder:
     named: bool = False  # the backend gave this run a run_id or thread_id
     ids: list[str] = field(default_factory=list)  # every run_id it was called by
     last_ts: float = 0.0
+
+    def frozen(self, end: str) -> Run:
+        return Run(self.ordinal, self.run_id, self.thread_id, self.user_id,
+                   tuple(self.connections), tuple(self.events), self.started,
+                   self.user_message_ts, tuple(self.leaks), end)  # fmt: skip
 
 
 class RunAssembler:
@@ -134,6 +103,7 @@ class RunAssembler:
         self._closed_before: list[str] = []
         self._turn_at: float | None = None
         self._ordinal = 0
+        self._live: dict[int, int] = {}  # run → its mark when judged live (due_live)
         self._sweep_at = float("-inf")
         # STEPS and Then with each one's handler in place of its name: one lookup per event and
         # per rule applied, never a chain of ifs.
@@ -170,6 +140,18 @@ class RunAssembler:
         """Every run still in flight, as the capture ends."""
         why = "the capture ended while its connection was open"
         return [self._finalize(run, why) for run in list(self._active.values())]
+
+    def live_runs(self, now: float, total_s: float) -> list[Run]:
+        """Live: the runs in flight due to be judged at `now` (assembly_rules.due_live; `total_s`
+        is the whole-run target), as they stand. They stay in flight, handed back as usual."""
+        due = []
+        for run in self._active.values():
+            ended, count = run.state in ENDED, len(run.events)
+            if due_live(ended, count, self._live.get(run.ordinal), now - run.started > total_s):
+                self._live[run.ordinal] = count if ended else UNENDED
+                why = f"no terminal event within the {total_s:g}s target"
+                due.append(run.frozen("" if ended else self._end_of(run, why)))
+        return due
 
     # ------------------------------------------------------------ applying the rules
 
@@ -359,10 +341,8 @@ class RunAssembler:
                 del self._by_conn[conn]
         self._drop_pending(run)
         self._reported.update(run.ids)
-        end = "" if run.state in ENDED else self._end_of(run, why)
-        return Run(run.ordinal, run.run_id, run.thread_id, run.user_id, tuple(run.connections),
-                   tuple(run.events), run.started, run.user_message_ts, tuple(run.leaks),
-                   end)  # fmt: skip
+        self._live.pop(run.ordinal, None)
+        return run.frozen("" if run.state in ENDED else self._end_of(run, why))
 
     def _turn(self, now: float) -> None:
         """Forgets the older generation: run ids reported, and connections closed, before it."""
