@@ -11,6 +11,7 @@ from wstape.analyzer.cli.export import export
 from wstape.analyzer.cli.pipes import quiet_when_reader_leaves
 from wstape.analyzer.cli.record import record
 from wstape.analyzer.cli.replay import replay
+from wstape.analyzer.cli.watch import watch_command
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -27,6 +28,7 @@ def main() -> None:
       wstape demo                                   # demo backend, recorder, users, report
       wstape record --upstream http://127.0.0.1:8000 --listen 127.0.0.1:8080 --out captures/r41
       wstape analyze captures/r41 --html report.html   # a verdict per chat run
+      wstape watch captures/r41 --follow              # the same, live, as it is recorded
       wstape export captures/r41 | head               # every frame as JSON lines
       wstape replay captures/r41 --target ws://127.0.0.1:9000/ws --out captures/r42
       wstape compare captures/r41 captures/r42        # exit 1 if r42 regressed
@@ -39,7 +41,7 @@ def main() -> None:
     quiet_when_reader_leaves()
 
 
-for command in (record, analyze, compare, export, demo):
+for command in (record, analyze, watch_command, compare, export, demo):
     main.add_command(command)
 main.add_command(replay)
 
