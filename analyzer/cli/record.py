@@ -1,5 +1,6 @@
 """`wstape record`: mitmdump with the recorder addon, in the foreground, with a live
-status line, until Ctrl-C or SIGTERM."""
+status line, until Ctrl-C or SIGTERM; with `--live`, `wstape watch` follows the capture beside it
+and prints each run's verdict as soon as it is judged."""
 
 from __future__ import annotations
 
@@ -7,11 +8,18 @@ import re
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
-from wstape.analyzer.cli.common import InputError
+from wstape.analyzer.api import resolve_profile
+from wstape.analyzer.cli.common import EXIT_FAILED, InputError, target_options
+from wstape.analyzer.cli.watch import LiveOutput, json_lines_file
+from wstape.analyzer.live import watch
+from wstape.analyzer.profile import Profile, ProfileError
+from wstape.analyzer.reports.report import Report
+from wstape.recorder.capture import SEGMENT_SUFFIX
 from wstape.recorder.launch import (
     ADDON,
     LaunchError,
@@ -59,13 +67,19 @@ class StatusLine:
                     self.last_plain = counters
             self.stream.flush()
 
-    def line(self, text: str) -> None:
+    def line(self, text: str, stream=None) -> None:
+        """A line above the status line, on its stream or on `stream` (stdout, say)."""
         with self.lock:
             if self.shown:
                 self.stream.write("\r\033[K")
+                self.stream.flush()
                 self.shown = False
-            self.stream.write(text + "\n")
-            self.stream.flush()
+            out = stream or self.stream
+            out.write(text + "\n")
+            out.flush()
+
+    def echo(self, text: str) -> None:
+        self.line(text, sys.stdout)
 
 
 def _print_addon_path(ctx, param, value):
@@ -162,6 +176,20 @@ def _validate_listen(ctx, param, value):
     metavar="KEY=VALUE",
     help="Pass a mitmproxy option through, e.g. --set hardump=flows.har.",
 )
+@click.option(
+    "--live", is_flag=True,
+    help="Print each chat run's verdict as soon as it is judged, as `wstape watch --follow` "
+    "does, and the summary at the end; then exit 1 if a run failed.",
+)  # fmt: skip
+@click.option(
+    "--live-json", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
+    help="Write the live verdicts and the summary as JSON lines to FILE (implies --live).",
+)  # fmt: skip
+@click.option(
+    "--profile", type=click.Path(dir_okay=False, path_type=str),
+    help="With --live: TOML profile naming another backend's fields, event types and targets.",
+)  # fmt: skip
+@target_options
 @click.option("-v", "--verbose", is_flag=True, help="Show mitmdump's connection log too.")
 @click.option(
     "--addon-path",
@@ -184,6 +212,12 @@ def record(
     segment_mb,
     flush_ms,
     extra,
+    live,
+    live_json,
+    profile,
+    max_first_event_s,
+    max_tool_s,
+    max_total_s,
     verbose,
 ) -> None:
     """Record WebSocket traffic through mitmproxy until Ctrl-C or SIGTERM.
@@ -192,12 +226,17 @@ def record(
     wstape forwards to --upstream; ws:// and wss:// work on the same port.
     On Ctrl-C or SIGTERM the capture is flushed and closed, and the exit code is 0.
 
+    With --live, each chat run's verdict is printed as soon as the run is judged
+    (see `wstape watch`), and the summary once the capture is closed; the exit
+    code is then 1 if a run failed.
+
     \b
     Examples:
       wstape record --upstream http://127.0.0.1:8000 --listen 127.0.0.1:8080 --out captures/today
       wstape record --upstream https://api.internal:443 --upstream-ca backend-ca.pem \\
                     --certs proxy.pem --listen 0.0.0.0:8443 --out captures/prod
       wstape record --listen 127.0.0.1:8080 --out captures/browser   # regular proxy
+      wstape record --upstream http://127.0.0.1:8000 --out captures/today --live
       mitmdump -s "$(wstape record --addon-path)" --set wstape_dir=captures/today
     """
     host, port = listen
@@ -215,11 +254,67 @@ def record(
         flush_ms=flush_ms,
         extra=tuple(extra),
     )
-    record_until_stopped(cfg, verbose)
+    setup = None
+    if live or live_json:
+        targets = {"max_first_event_s": max_first_event_s, "max_tool_s": max_tool_s,
+                   "max_total_s": max_total_s}  # fmt: skip
+        try:
+            setup = LiveSetup(resolve_profile(profile, **targets), live_json)
+        except ProfileError as exc:
+            raise InputError(str(exc)) from None
+    with json_lines_file(setup.json_path if setup else None) as json_lines:
+        failed = record_until_stopped(cfg, verbose, setup, json_lines)
+    if failed:
+        click.get_current_context().exit(EXIT_FAILED)
 
 
-def record_until_stopped(cfg: RecordConfig, verbose: bool = False) -> None:
-    """Runs the recorder in the foreground until SIGINT/SIGTERM or until mitmdump ends."""
+@dataclass(frozen=True)
+class LiveSetup:
+    """How `record --live` judges: the profile with its targets, and where JSON lines go."""
+
+    profile: Profile
+    json_path: str | None = None
+
+
+class _Beside:
+    """`wstape watch --follow` on a thread beside the recorder. A capture it cannot read stops
+    it with one line; the recording goes on."""
+
+    def __init__(self, out: Path, profile: Profile, live: LiveOutput, status: StatusLine) -> None:
+        self.stop = threading.Event()
+        self.report: Report | None = None
+        # Segments already there are an earlier recording's: only this one is judged.
+        earlier = list(out.glob(f"*{SEGMENT_SUFFIX}")) if out.is_dir() else []
+        self._thread = threading.Thread(
+            target=self._run, args=(out, profile, live, status, earlier), daemon=True
+        )
+
+    def _run(self, out: Path, profile: Profile, live: LiveOutput, status: StatusLine,
+             earlier: list[Path]) -> None:  # fmt: skip
+        def warn(message: str) -> None:
+            status.line(f"warning: {message}")
+
+        try:
+            self.report = watch(out, profile, live.verdict, True, self.stop, warn, earlier)
+        except Exception as exc:  # the recording must go on whatever the live view does
+            status.line(f"wstape: live verdicts stopped: {exc}")
+
+    def start(self) -> _Beside:
+        self._thread.start()
+        return self
+
+    def finish(self) -> Report | None:
+        """The report, once the capture is closed and read to its end."""
+        self.stop.set()
+        self._thread.join()
+        return self.report
+
+
+def record_until_stopped(
+    cfg: RecordConfig, verbose: bool = False, live: LiveSetup | None = None, json_lines=None
+) -> bool:
+    """Runs the recorder in the foreground until SIGINT/SIGTERM or until mitmdump ends; with
+    `live`, judges the capture as it is written. True when a run judged live failed."""
     status = StatusLine()
 
     def on_line(line: str) -> None:
@@ -230,10 +325,14 @@ def record_until_stopped(cfg: RecordConfig, verbose: bool = False) -> None:
     stop_requested = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop_requested.set())
+    output = LiveOutput(status.echo, json_lines)
+    beside = _Beside(cfg.out, live.profile, output, status) if live else None
     try:
         recorder.start()
     except LaunchError as exc:
         raise InputError(f"recorder did not start: {exc} (see the lines above)") from None
+    if beside is not None:
+        beside.start()
     target = f" → {cfg.upstream}" if cfg.upstream else " (regular proxy)"
     where = f"{cfg.listen_host}:{cfg.listen_port}"
     status.line(f"wstape: listening on {where}{target}, writing {cfg.out}; Ctrl-C stops")
@@ -241,7 +340,11 @@ def record_until_stopped(cfg: RecordConfig, verbose: bool = False) -> None:
         if recorder.proc.poll() is not None:
             break
     code = recorder.stop()
+    report = beside.finish() if beside is not None else None
     status.line("wstape: " + _status_text(recorder.last_status).replace("recording: ", "recorded "))
     status.line(f"wstape: capture in {cfg.out}")
+    if report is not None:
+        output.summary(report)
     if code not in (0, -signal.SIGTERM) and not stop_requested.is_set():
         raise InputError(f"mitmdump exited with code {code}")
+    return report is not None and report.tally.failed > 0
