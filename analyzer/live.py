@@ -65,7 +65,7 @@ class Watch:
         for verdict in sorted(self.analysis.live(self.now), key=_ended):
             ordinal = verdict.run.ordinal
             self._tell(verdict, self._said.get(ordinal))
-            self._said[ordinal] = verdict
+            self._said[ordinal] = verdict.slim()  # held until handed back: no timeline
 
     def finish(self) -> Report:
         for verdict in self.analysis.finish():

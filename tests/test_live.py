@@ -53,7 +53,7 @@ def test_an_event_after_the_end_is_a_correction_and_the_report_agrees_with_analy
         session.feed(record)
     session.tick(T0 + 3.0)
     correction = said[1]
-    assert correction.verdict.codes == ("order",) and correction.was is said[0].verdict
+    assert correction.verdict.codes == ("order",) and correction.was.passed
     assert "(corrected: was passed)" in live_line(correction)
     assert len(said) == 2  # the verdict at hand-back is the same: nothing more is said
     report = session.finish()
