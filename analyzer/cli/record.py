@@ -215,10 +215,8 @@ def record(
     live,
     live_json,
     profile,
-    max_first_event_s,
-    max_tool_s,
-    max_total_s,
     verbose,
+    **targets,
 ) -> None:
     """Record WebSocket traffic through mitmproxy until Ctrl-C or SIGTERM.
 
@@ -254,14 +252,7 @@ def record(
         flush_ms=flush_ms,
         extra=tuple(extra),
     )
-    setup = None
-    if live or live_json:
-        targets = {"max_first_event_s": max_first_event_s, "max_tool_s": max_tool_s,
-                   "max_total_s": max_total_s}  # fmt: skip
-        try:
-            setup = LiveSetup(resolve_profile(profile, **targets), live_json)
-        except ProfileError as exc:
-            raise InputError(str(exc)) from None
+    setup = LiveSetup.of(profile, live_json, targets) if live or live_json else None
     with json_lines_file(setup.json_path if setup else None) as json_lines:
         failed = record_until_stopped(cfg, verbose, setup, json_lines)
     if failed:
@@ -274,6 +265,13 @@ class LiveSetup:
 
     profile: Profile
     json_path: str | None = None
+
+    @classmethod
+    def of(cls, profile: str | None, json_path: str | None, targets: dict) -> LiveSetup:
+        try:
+            return cls(resolve_profile(profile, **targets), json_path)
+        except ProfileError as exc:
+            raise InputError(str(exc)) from None
 
 
 class _Beside:

@@ -102,9 +102,7 @@ def watch_command(
     pid: int | None,
     json_lines: str | None,
     profile: str | None,
-    max_first_event_s: float | None,
-    max_tool_s: float | None,
-    max_total_s: float | None,
+    **targets: float | None,
 ) -> None:
     """Print a verdict per chat run of the capture at PATH as soon as the run is judged.
 
@@ -129,8 +127,6 @@ def watch_command(
         stop_on_signals(stop)
     if pid is not None:
         _stop_when_gone(pid, stop)
-    targets = {"max_first_event_s": max_first_event_s, "max_tool_s": max_tool_s,
-               "max_total_s": max_total_s}  # fmt: skip
     with input_errors(), json_lines_file(json_lines) as out:
         live = LiveOutput(click.echo, out)
         try:
