@@ -281,21 +281,20 @@ class _Beside:
     def __init__(self, out: Path, profile: Profile, live: LiveOutput, status: StatusLine) -> None:
         self.stop = threading.Event()
         self.report: Report | None = None
+        self._out, self._profile, self._live, self._status = out, profile, live, status
         # Segments already there are an earlier recording's: only this one is judged.
-        earlier = list(out.glob(f"*{SEGMENT_SUFFIX}")) if out.is_dir() else []
-        self._thread = threading.Thread(
-            target=self._run, args=(out, profile, live, status, earlier), daemon=True
-        )
+        self._earlier = list(out.glob(f"*{SEGMENT_SUFFIX}")) if out.is_dir() else []
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self, out: Path, profile: Profile, live: LiveOutput, status: StatusLine,
-             earlier: list[Path]) -> None:  # fmt: skip
+    def _run(self) -> None:
         def warn(message: str) -> None:
-            status.line(f"warning: {message}")
+            self._status.line(f"warning: {message}")
 
         try:
-            self.report = watch(out, profile, live.verdict, True, self.stop, warn, earlier)
+            self.report = watch(self._out, self._profile, self._live.verdict, True, self.stop,
+                                warn, self._earlier)  # fmt: skip
         except Exception as exc:  # the recording must go on whatever the live view does
-            status.line(f"wstape: live verdicts stopped: {exc}")
+            self._status.line(f"wstape: live verdicts stopped: {exc}")
 
     def start(self) -> _Beside:
         self._thread.start()
