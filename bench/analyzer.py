@@ -157,7 +157,7 @@ def rss(key):
         return next(int(l.split()[1]) for l in status if l.startswith(key))
 import wstape
 base = rss("VmRSS:")
-report = analyzer.analyze(sys.argv[1], keep_events=False, keep_verdicts=sys.argv[2] == "every")
+report = wstape.analyze(sys.argv[1], keep_events=False, keep_verdicts=sys.argv[2] == "every")
 print(json.dumps({"base": base, "peak": rss("VmHWM:"), "runs": len(report),
                   "held": len(report.verdicts), "frames": sum(report.frames.values())}))
 """
