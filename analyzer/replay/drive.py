@@ -128,7 +128,7 @@ class _Live:
         except ConnectionClosed:
             pass
         finally:
-            self.conv.closed = True
+            self.conv.close(loop.time())
             async with self.changed:
                 self.changed.notify_all()
 
