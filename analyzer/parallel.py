@@ -82,9 +82,7 @@ class Decoded:
 def decode_part(part: Part, protocol: WireProtocol) -> Decoded:
     """Reads one part and decodes its messages; runs in a worker process or on a Dask worker.
 
-    A connection's decoder here sees only this part's frames and is ended by a close in it:
-    the same events as one reader's for protocols whose decoders hold nothing between
-    frames, as wstape-json's do.
+    A connection's decoder here sees only this part's frames: the protocol is `stateless`.
     """
     items: list[Item | tuple] = []
     warnings: list[tuple[int, str]] = []
@@ -135,14 +133,16 @@ def reader(
     """A `read_records` for `paths` that decodes their parts on `workers` local processes,
     or on the Dask cluster whose scheduler is at `dask`; plain `read_records` when there is
     nothing to split. The records come out in the same order either way. With `progress` (true
-    or a label), a bar on a terminal's stderr moves by each file's bytes as it is read.
+    or a label), a bar on a terminal's stderr moves by each file's bytes as it is read. A
+    protocol that is not `stateless` is read in this process: its decoders must see every
+    frame of their connection, not one part's.
 
     Raises ClusterError when the Dask scheduler cannot be reached.
     """
     paths = list(paths)
     show = bool(progress) and bar_wanted()
     label = progress if isinstance(progress, str) else "analyzing"
-    if dask is None and workers <= 1:
+    if (dask is None and workers <= 1) or not profile.protocol.stateless:
         with _serial(paths, show, label) as read:
             yield read
         return

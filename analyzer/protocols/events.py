@@ -161,6 +161,9 @@ class WireProtocol(Protocol):
 
     name: ClassVar[str]  # what a profile's `protocol` key says
     profile_keys: ClassVar[frozenset[str]]  # the top-level profile keys its options use
+    # True when its decoders hold nothing between frames, so that the parts of a capture can
+    # be decoded apart (parallel.py); false sends a capture through one decoder per connection.
+    stateless: ClassVar[bool]
     user_query: tuple[str, ...]  # query parameters of a connection URL that name the user
     minted_ids: tuple[str, ...]  # Event id fields the server mints; replay rewrites them
     ping_answers: Mapping[str, bytes]  # by server ping type, what a client answers

@@ -85,6 +85,7 @@ class JsonDialects:
 
     name: ClassVar[str] = "wstape-json"
     profile_keys: ClassVar[frozenset[str]] = frozenset({"control_prefixes", "fields", "types"})
+    stateless: ClassVar[bool] = True
     minted_ids: ClassVar[tuple[str, ...]] = MINTED_IDS
     ping_answers: ClassVar[Mapping[str, bytes]] = DEFAULT_ANSWERS
 
