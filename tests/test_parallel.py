@@ -15,7 +15,7 @@ from test_runs_rules import GOOD, Chat, ids
 
 from wstape import analyze
 from wstape.analyzer import parallel
-from wstape.analyzer.cli.analyze import analyze as analyze_command
+from wstape.analyzer.cli.analyze import analyze_command
 from wstape.analyzer.parallel import pack_event, unpack_event
 from wstape.analyzer.profile import DEFAULT_PROFILE
 from wstape.analyzer.protocols.events import EVENT_FIELDS, Event

@@ -28,7 +28,7 @@ from wstape.analyzer.reports.report import Report, merge
 from wstape.analyzer.reports.text import render_run, render_summary
 
 
-@click.command()
+@click.command("analyze")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option(
     "--profile", type=click.Path(dir_okay=False, path_type=str),
@@ -58,7 +58,7 @@ from wstape.analyzer.reports.text import render_run, render_summary
 )  # fmt: skip
 @click.option("-q", "--quiet", is_flag=True, help="Print only the summary, not each run's report.")
 @split_options
-def analyze(
+def analyze_command(
     paths: tuple[str, ...],
     profile: str | None,
     max_first_event_s: float | None,

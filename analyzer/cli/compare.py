@@ -95,7 +95,7 @@ THRESHOLD_HELP = {
 }
 
 
-@click.command(help=HELP)
+@click.command("compare", help=HELP)
 @click.argument("baseline", type=click.Path(path_type=str))
 @click.argument("candidate", type=click.Path(path_type=str))
 @click.option(
@@ -157,7 +157,7 @@ THRESHOLD_HELP = {
     help="Runs per release whose timelines the HTML report draws, failed first (default 20).",
 )
 @split_options
-def compare(
+def compare_command(
     baseline: str,
     candidate: str,
     alpha: float,
