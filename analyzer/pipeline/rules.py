@@ -11,6 +11,7 @@ from types import MappingProxyType
 
 from wstape.analyzer.pipeline.assembly_rules import ENDS, RunState, ending
 from wstape.analyzer.pipeline.runs import Run
+from wstape.analyzer.pipeline.screen import Burst, Screen, Silence, Stream, screen
 from wstape.analyzer.profile import DEFAULT_PROFILE, Profile
 from wstape.analyzer.protocols.events import SERVER_KINDS, Canonical, Event
 
@@ -29,6 +30,8 @@ class Code(StrEnum):
     SLOW_FIRST_EVENT = "slow_first_event"
     SLOW_TOOL = "slow_tool"
     SLOW_TOTAL = "slow_total"
+    LONG_SILENCE = "long_silence"
+    SLOW_FIRST_TEXT = "slow_first_text"
     ISOLATION = "isolation"
 
 
@@ -65,6 +68,11 @@ class Verdict:
     # Counted at judging time, so a verdict still reports them once its events are dropped.
     event_counts: Mapping[str, int]  # by the backend's type name, in order of first arrival
     coverage: Mapping[Canonical, int]  # server events by kind; required ones always present
+    # What the user's screen showed (pipeline/screen.py), first event to terminal.
+    longest_silence: Silence | None = None
+    first_text_s: float | None = None
+    stream: Stream | None = None
+    burst: Burst | None = None  # the events came held back in one burst
 
     @property
     def passed(self) -> bool:
@@ -73,6 +81,11 @@ class Verdict:
     @property
     def codes(self) -> tuple[Code, ...]:
         return tuple(f.code for f in self.failures)
+
+    @property
+    def longest_silence_s(self) -> float | None:
+        silence = self.longest_silence
+        return None if silence is None else silence.seconds
 
     def slim(self) -> Verdict:
         """This verdict without the run's events (its timeline), for keeping many in memory."""
@@ -83,7 +96,8 @@ class Verdict:
                        run.started, run.user_message_ts, run.leaks, run.end)  # fmt: skip
         return Verdict(slim_run, self.outcome, self.failures, self.warnings, self.required,
                        self.first_event_s, self.total_s, self.tools, self.event_counts,
-                       self.coverage)  # fmt: skip
+                       self.coverage, self.longest_silence, self.first_text_s, self.stream,
+                       self.burst)  # fmt: skip
 
 
 SERVER_KINDS_ORDER = (
@@ -109,12 +123,16 @@ def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
     has_message = run.user_message_ts is not None
     first = server[0].ts - run.user_message_ts if server and has_message else None
     total = end - run.started
+    shown = server[: terminal + 1] if terminal is not None else server
+    spans = [(t.started, t.started + t.duration_s) for t in tools if t.duration_s is not None]
+    seen = screen(shown, spans, run.started, run.user_message_ts)
     failures = [
         *_missing(server, outcome, required),
         *_incomplete(run, server, outcome),
         *_order(run, server, terminal),
         *tool_failures,
-        *_timing(run, first, total, tools, profile),
+        *_timing(run, first, total, tools, profile, seen.burst),
+        *_screen(seen, profile),
         *_isolation(run),
     ]
     return Verdict(
@@ -128,6 +146,10 @@ def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
         tools=tuple(tools),
         event_counts=MappingProxyType(Counter(e.type or e.canonical.value for e in run.events)),
         coverage=_coverage(server, required),
+        longest_silence=seen.longest_silence,
+        first_text_s=seen.first_text_s,
+        stream=seen.stream,
+        burst=seen.burst,
     )
 
 
@@ -235,12 +257,19 @@ def _tool_name(event: Event) -> str:
 
 
 def _timing(
-    run: Run, first: float | None, total: float, tools: list[Tool], profile: Profile
+    run: Run,
+    first: float | None,
+    total: float,
+    tools: list[Tool],
+    profile: Profile,
+    burst: Burst | None,
 ) -> list[Failure]:
     targets = profile.targets
     failures = []
     if first is not None and first > targets.max_first_event_s:
         message = f"First event after {first:.3f}s (target {targets.max_first_event_s:g}s)"
+        if burst is not None and burst.start == 0:
+            message += f"; {burst.describe()}"
         failures.append(Failure(Code.SLOW_FIRST_EVENT, message))
     for tool in tools:
         if tool.duration_s is not None and tool.duration_s > targets.max_tool_s:
@@ -250,6 +279,27 @@ def _timing(
     if total > targets.max_total_s:
         message = f"Run took {total:.3f}s (target {targets.max_total_s:g}s)"
         failures.append(Failure(Code.SLOW_TOTAL, message))
+    return failures
+
+
+def _screen(seen: Screen, profile: Profile) -> list[Failure]:
+    """A silence past its target, named by where it was; a first text later than its target."""
+    targets = profile.targets
+    failures = []
+    silence = seen.longest_silence
+    if silence is not None and silence.seconds > targets.max_silence_s:
+        message = (
+            f"Nothing new for {silence.seconds:.3f}s, from {silence.after} at "
+            f"{silence.at_s:.3f}s to {silence.before} (target {targets.max_silence_s:g}s)"
+        )
+        burst = seen.burst
+        if burst is not None and burst.start == 1:  # the wait before the burst is the silence
+            message += f"; {burst.describe()}"
+        failures.append(Failure(Code.LONG_SILENCE, message))
+    most, first_text = targets.max_first_text_s, seen.first_text_s
+    if most is not None and first_text is not None and first_text > most:
+        message = f"First text after {first_text:.3f}s (target {most:g}s)"
+        failures.append(Failure(Code.SLOW_FIRST_TEXT, message))
     return failures
 
 
