@@ -109,3 +109,24 @@ def test_compare_leaves_slower_tools_out_of_the_silences(tmp_path_factory) -> No
     data = json.loads(result.stdout)
     assert "tool_s:search" in data["regressed"]
     assert "longest_silence_s" not in data["regressed"]
+
+
+def test_plots_and_html_mark_the_silences(tmp_path_factory) -> None:
+    from wstape import analyze as analyze_captures
+    from wstape.analyzer.reports.html import report_html
+    from wstape.analyzer.reports.plots import report_figure
+
+    report = analyze_captures(recorded(tmp_path_factory, "long-silences"), max_silence_s=0.3)
+    assert len(report.failed) == len(report) == 12
+    figure = report_figure(report)
+    marks = [t.get_text() for t in figure.axes[0].texts if t.get_text().startswith("silent ")]
+    assert len(marks) == 12  # each failed silence labelled on its run's timeline
+    titles = [ax.get_title(loc="left") for ax in figure.axes]
+    assert any(
+        t.startswith("Longest silence per run, tool time left out (s)\nn=12") for t in titles
+    )
+    assert any(t.startswith("First text after the user's message (s)\nn=12") for t in titles)
+    html = report_html(report, max_runs=1)
+    assert "<th>first text</th><th>longest silence</th>" in html
+    assert "silence &lt; 0.3 s" in html
+    assert "Longest Silence: 0." in html and "from agent_thinking at" in html
