@@ -126,8 +126,10 @@ def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
     shown = server[: terminal + 1] if terminal is not None else server
     spans = [(t.started, t.started + t.duration_s) for t in tools if t.duration_s is not None]
     seen = screen(shown, spans, run.started, run.user_message_ts)
+    # Counted once, for the missing events, the coverage and the warnings.
+    kinds = Counter(e.canonical for e in server)
     failures = [
-        *_missing(server, outcome, required),
+        *_missing(kinds, outcome, required),
         *_incomplete(run, server, outcome),
         *_order(run, server, terminal),
         *tool_failures,
@@ -139,13 +141,13 @@ def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
         run=run,
         outcome=outcome,
         failures=_merge(failures),
-        warnings=tuple(_warnings(run, server, profile)),
+        warnings=tuple(_warnings(run, kinds, profile)),
         required=required,
         first_event_s=first,
         total_s=total,
         tools=tuple(tools),
         event_counts=MappingProxyType(Counter(e.type or e.canonical.value for e in run.events)),
-        coverage=_coverage(server, required),
+        coverage=_coverage(kinds, required),
         longest_silence=seen.longest_silence,
         first_text_s=seen.first_text_s,
         stream=seen.stream,
@@ -153,10 +155,10 @@ def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
     )
 
 
-def _coverage(server: list[Event], required: tuple[Canonical, ...]) -> Mapping[Canonical, int]:
-    counts = Counter(e.canonical for e in server)
-    shown = set(counts) | set(required) | {C.PARTIAL_RESULT}
-    return MappingProxyType({k: counts[k] for k in SERVER_KINDS_ORDER if k in shown})
+def _coverage(counts: Counter[Canonical], required: tuple) -> Mapping[Canonical, int]:
+    # The kinds seen, the required ones and partial_result, in the order reports list them.
+    return MappingProxyType({k: counts[k] for k in SERVER_KINDS_ORDER
+                             if k in counts or k in required or k is C.PARTIAL_RESULT})  # fmt: skip
 
 
 def _outcome(server: list[Event]) -> tuple[Outcome, int | None]:
@@ -170,12 +172,11 @@ def _outcome(server: list[Event]) -> tuple[Outcome, int | None]:
     return (Outcome.ERROR if failed else Outcome.COMPLETED), end
 
 
-def _missing(server: list[Event], outcome: Outcome, required: tuple) -> list[Failure]:
+def _missing(kinds: Counter[Canonical], outcome: Outcome, required: tuple) -> list[Failure]:
     # A run that never ended is judged on that alone: what it would have sent is unknown.
     if outcome is Outcome.INCOMPLETE:
         return []
-    seen = {e.canonical for e in server}
-    missing = [kind.value for kind in required if kind not in seen]
+    missing = [kind.value for kind in required if kind not in kinds]
     if not missing:
         return []
     names = ", ".join(repr(name) for name in missing)
@@ -313,6 +314,8 @@ def _isolation(run: Run) -> list[Failure]:
 
 def _merge(failures: list[Failure]) -> tuple[Failure, ...]:
     """One failure per code, in the order codes first failed, details capped."""
+    if not failures:
+        return ()
     by_code: dict[Code, list[str]] = {}
     for failure in failures:
         by_code.setdefault(failure.code, []).append(failure.message)
@@ -332,12 +335,13 @@ HEADINGS = {
 }
 
 
-def _warnings(run: Run, server: list[Event], profile: Profile) -> list[str]:
+def _warnings(run: Run, kinds: Counter[Canonical], profile: Profile) -> list[str]:
     warnings = []
-    unknown = Counter(e.type or "(no type)" for e in run.events if e.canonical is C.UNKNOWN)
-    for name, count in unknown.items():
+    # Counted only when there are any: most runs have none, and a Counter costs a run's judging
+    # a measurable share.
+    unknown = [e.type or "(no type)" for e in run.events if e.canonical is C.UNKNOWN]
+    for name, count in Counter(unknown).items() if unknown else ():
         warnings.append(f"unknown event type {name!r} ×{count} (not judged; see --profile)")
-    kinds = Counter(e.canonical for e in server)
     if not profile.require_tools and not (kinds[C.TOOL_EXECUTING] or kinds[C.TOOL_COMPLETED]):
         warnings.append("no tool events (tools are not required by this profile)")
     for leak in run.leaks:

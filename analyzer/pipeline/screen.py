@@ -5,7 +5,7 @@ streamed, and whether the events came held back in one burst. Pure; rules.py jud
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from wstape.analyzer.protocols.events import Canonical, Event
 
@@ -23,9 +23,11 @@ BUFFERED_MIN_SHARE = 0.25
 
 _SLACK_S = 1e-6  # a tool's end, rebuilt as start + duration, may miss its event's ts by an ulp
 
+# These records are typed NamedTuples rather than frozen dataclasses: they are built for every
+# run judged, and a frozen dataclass's __init__ costs three times as much.
 
-@dataclass(frozen=True, slots=True)
-class Silence:
+
+class Silence(NamedTuple):
     """The longest time the user saw nothing new, outside any running tool call."""
 
     seconds: float
@@ -34,8 +36,7 @@ class Silence:
     at_s: float  # when it began, seconds into the run
 
 
-@dataclass(frozen=True, slots=True)
-class Stream:
+class Stream(NamedTuple):
     """The text a run streamed: its events, their characters (as wstape reads each event's
     text, up to 200 characters) and the time from the first to the last."""
 
@@ -48,8 +49,7 @@ class Stream:
         return self.chars / self.span_s if self.events > 1 and self.span_s > 0 else None
 
 
-@dataclass(frozen=True, slots=True)
-class Burst:
+class Burst(NamedTuple):
     """A run's events (all of them, or all after the first) arriving in one go after a wait."""
 
     events: int  # in the burst
@@ -66,11 +66,10 @@ class Burst:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Screen:
+class Screen(NamedTuple):
     """What one run showed its user, computed once when the run is judged."""
 
-    longest_silence: Silence | None  # None with fewer than two events outside tool calls
+    longest_silence: Silence | None  # None when no gap between two events is outside a tool
     first_text_s: float | None  # None when no text came, or the user's message is unknown
     stream: Stream | None  # None when no text came
     burst: Burst | None
@@ -84,38 +83,47 @@ def screen(
 ) -> Screen:
     """The screen of a run whose backend events, first to terminal, are `shown`, with its
     completed tool calls' (start, end) times."""
-    texts = [e for e in shown if e.canonical in TEXT_KINDS]
-    first_text = texts[0].ts - message_ts if texts and message_ts is not None else None
-    stream = None
+    silence, texts = _walk(shown, tools, started)
+    first_text = stream = None
     if texts:
-        chars = sum(len(e.text) for e in texts)
+        if message_ts is not None:
+            first_text = texts[0].ts - message_ts
+        chars = 0
+        for event in texts:
+            chars += len(event.text)
         stream = Stream(len(texts), chars, texts[-1].ts - texts[0].ts)
-    return Screen(
-        _longest_silence(shown, tools, started),
-        first_text,
-        stream,
-        _burst(shown, tools, message_ts),
-    )
+    burst = _burst(shown, tools, message_ts) if len(shown) >= BURST_MIN_EVENTS else None
+    return Screen(silence, first_text, stream, burst)
 
 
 def _in_tool(a: float, b: float, tools: Sequence[tuple[float, float]]) -> bool:
     # Tool starts and ends are events, so a gap between two consecutive events lies inside
     # a tool call entirely or outside every one.
-    return any(start <= a and b <= end + _SLACK_S for start, end in tools)
+    for start, end in tools:
+        if start <= a and b <= end + _SLACK_S:
+            return True
+    return False
 
 
-def _longest_silence(
+def _walk(
     shown: Sequence[Event], tools: Sequence[tuple[float, float]], started: float
-) -> Silence | None:
+) -> tuple[Silence | None, list[Event]]:
+    """The longest silence and the events that carry text, in one pass over the events."""
     best, where = -1.0, -1
-    for i in range(1, len(shown)):
-        gap = shown[i].ts - shown[i - 1].ts
-        if gap > best and not _in_tool(shown[i - 1].ts, shown[i].ts, tools):
-            best, where = gap, i
+    previous = None
+    texts = []
+    for i, event in enumerate(shown):
+        ts = event.ts
+        # Only a gap longer than the longest so far is worth asking whether a tool ran in it.
+        if previous is not None and ts - previous > best and not _in_tool(previous, ts, tools):
+            best, where = ts - previous, i
+        if event.canonical in TEXT_KINDS:
+            texts.append(event)
+        previous = ts
     if where < 0:
-        return None
+        return None, texts
     after, before = shown[where - 1], shown[where]
-    return Silence(best, _name(after), _name(before), after.ts - started)
+    return Silence(best, _name(after), _name(before), after.ts - started), texts
 
 
 def _name(event: Event) -> str:
@@ -127,16 +135,17 @@ def _burst(
 ) -> Burst | None:
     """The burst that holds every shown event, or every one after the first (a backend may
     send its start at once and the rest through the layer that holds them), if any."""
+    last = shown[-1].ts
     for start in (0, 1):
-        tail = shown[start:]
-        if len(tail) < BURST_MIN_EVENTS or tail[-1].ts - tail[0].ts > BURST_SPAN_S:
+        events = len(shown) - start
+        if events < BURST_MIN_EVENTS or last - shown[start].ts > BURST_SPAN_S:
             continue
+        first = shown[start].ts
         since = message_ts if start == 0 else shown[0].ts
-        if since is None or (start and _in_tool(since, tail[0].ts, tools)):
+        if since is None or (start and _in_tool(since, first, tools)):
             continue
-        wait = tail[0].ts - since
-        if wait >= BURST_MIN_WAIT_S:
-            return Burst(len(tail), len(shown), tail[-1].ts - tail[0].ts, wait, start)
+        if first - since >= BURST_MIN_WAIT_S:
+            return Burst(events, len(shown), last - first, first - since, start)
     return None
 
 
