@@ -1,5 +1,6 @@
 """Runs → verdicts: judges each run against the seven-event promise (presence, order, tool
-pairing, completion, timing, isolation) and names every failure with a stable code."""
+pairing, completion, timing, what the user's screen showed, isolation) and names every failure
+with a stable code."""
 
 from __future__ import annotations
 
