@@ -48,6 +48,7 @@ class Analysis:
         self._passed = 0
         self._outcomes: Counter[Outcome] = Counter()
         self._codes: Counter[Code] = Counter()
+        self._bursts = 0
         self.warnings: list[str] = []
         self.frames: Counter[str] = Counter()
         self.connections = 0
@@ -123,7 +124,7 @@ class Analysis:
             captures=(self.capture,) if self.capture else (),
             targets=self.profile.targets,
             connections=self.connections,
-            tally=Tally.counted(self._passed, self._outcomes, self._codes),
+            tally=Tally.counted(self._passed, self._outcomes, self._codes, self._bursts),
         )
 
     def _judge(self, runs: list[Run]) -> list[Verdict]:
@@ -133,6 +134,7 @@ class Analysis:
         for verdict in verdicts:
             self._passed += verdict.passed
             self._outcomes[verdict.outcome] += 1
+            self._bursts += verdict.burst is not None
             if verdict.failures:
                 self._codes.update(verdict.codes)
         kept = verdicts if self.keep_events else [v.slim() for v in verdicts]
@@ -294,6 +296,7 @@ def validate(
 ) -> Report:
     """Judges a capture for a test: `assert report.passed, report.text()`.
 
-    Targets are keyword arguments in seconds: max_first_event_s, max_tool_s, max_total_s.
+    Targets are keyword arguments in seconds: max_first_event_s, max_tool_s, max_total_s,
+    max_silence_s, max_first_text_s.
     """
     return analyze(path, profile, **targets)

@@ -14,6 +14,8 @@ Every key is optional; a file only says where its backend differs from the defau
     max_first_event_s = 2.0
     max_tool_s = 10.0
     max_total_s = 30.0
+    max_silence_s = 15.0           # the longest silence between events, tool time left out
+    max_first_text_s = 5.0         # first text the user reads; no target unless set
 
 The other keys are the protocol's own options; for wstape-json, control_prefixes, [fields]
 and [types] rename what the backend calls things (protocols/json_dialects.py says how).
@@ -41,11 +43,13 @@ _OWN_KEYS = frozenset({"name", "protocol", "require_tools", "required", "targets
 
 @dataclass(frozen=True, slots=True)
 class Targets:
-    """Timing targets in seconds; a run fails when it takes longer."""
+    """Timing targets in seconds; a run fails when it takes longer. None: no such target."""
 
     max_first_event_s: float = 2.0
     max_tool_s: float = 10.0
     max_total_s: float = 30.0
+    max_silence_s: float = 15.0  # the seed product's own backend validator flags longer gaps
+    max_first_text_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,8 @@ RELEASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "slow-tools": ((*FAST, "--tool-delay", "0.6"), ("good",) * 3),
     "dropped-thinking": ((*FAST, "--drop-event", "agent_thinking"), ("good",) * 3),
     "mixed": (FAST, ("good", "missing_event", "tool_error", "unpaired_tool")),
+    # The same events, but the agent goes quiet for 0.5 s after planning, with no tool running.
+    "long-silences": ((*FAST, "--silence-delay", "0.5"), ("silent",) * 3),
 }
 USERS = 4
 

@@ -13,6 +13,7 @@ from wstape.analyzer.api import resolve_profile
 from wstape.analyzer.cli.common import (
     EXIT_FAILED,
     InputError,
+    given_targets,
     input_errors,
     target_options,
     warn,
@@ -61,9 +62,6 @@ from wstape.analyzer.reports.text import render_run, render_summary
 def analyze_command(
     paths: tuple[str, ...],
     profile: str | None,
-    max_first_event_s: float | None,
-    max_tool_s: float | None,
-    max_total_s: float | None,
     json_out: str | None,
     junit: str | None,
     plot: str | None,
@@ -95,11 +93,7 @@ def analyze_command(
       wstape analyze captures/2026-* -q --workers 8
       wstape analyze captures/2026-* -q --dask tcp://scheduler:8786
     """
-    targets = {
-        "max_first_event_s": max_first_event_s,
-        "max_tool_s": max_tool_s,
-        "max_total_s": max_total_s,
-    }
+    targets = given_targets()
     stream = not quiet and json_out != "-"
 
     def show(verdict: Verdict) -> None:

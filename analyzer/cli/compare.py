@@ -11,6 +11,7 @@ import click
 from wstape.analyzer.cli.common import (
     EXIT_FAILED,
     InputError,
+    given_targets,
     input_errors,
     target_options,
     warn,
@@ -167,9 +168,6 @@ def compare_command(
     min_events_change: float,
     max_rate_change: float,
     profile: str | None,
-    max_first_event_s: float | None,
-    max_tool_s: float | None,
-    max_total_s: float | None,
     json_out: str | None,
     plot: str | None,
     html: str | None,
@@ -183,11 +181,7 @@ def compare_command(
     thresholds = Thresholds(
         alpha, max_p50_increase, max_p95_increase, min_change_s, min_events_change, max_rate_change
     )
-    targets = {
-        "max_first_event_s": max_first_event_s,
-        "max_tool_s": max_tool_s,
-        "max_total_s": max_total_s,
-    }
+    targets = given_targets()
     with input_errors():
         split = resolve(workers, dask)
         base, cand = read_releases(baseline, candidate, profile, bool(html), targets, split)

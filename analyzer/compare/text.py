@@ -75,9 +75,16 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+# Times a release may rightly lack: a backend that streams no text has no first text.
+OPTIONAL_TIMES = frozenset({"first_text_s"})
+
+
 def shown(change: MetricChange) -> bool:
-    # A failure code no run of either release has is noise in the table (JSON has it).
+    # A failure code no run of either release has is noise in the table (JSON has it), and so
+    # is an optional time neither release has.
     metric = change.metric
+    if metric.name in OPTIONAL_TIMES:
+        return bool(metric.baseline or metric.candidate)
     return not (metric.name.startswith("failure_rate:") and metric.hits == (0, 0))
 
 
