@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 from recordings import FAST, recorded
 
-from wstape.analyzer.cli.analyze import analyze
-from wstape.analyzer.cli.compare import compare
+from wstape.analyzer.cli.analyze import analyze_command
+from wstape.analyzer.cli.compare import compare_command
 from wstape.demo.loopback import free_port
 from wstape.demo.players import chat, user_message
 from wstape.demo.session import demo_backend
@@ -39,7 +39,7 @@ def record(out: Path, backend_args: tuple[str, ...], messages: dict[str, dict]) 
 
 
 def analyze_json(capture: Path, *options: str) -> tuple[int, dict]:
-    result = CliRunner().invoke(analyze, [str(capture), "-q", "--json", "-", *options])
+    result = CliRunner().invoke(analyze_command, [str(capture), "-q", "--json", "-", *options])
     return result.exit_code, json.loads(result.stdout)
 
 
@@ -84,14 +84,14 @@ def test_a_buffered_stream_is_reported_as_buffered(tmp_path: Path) -> None:
         assert failure["code"] == "slow_first_event"
         assert "all 7 events arrived in one burst" in failure["message"]
         assert "the stream looks buffered on the way" in failure["message"]
-    text = CliRunner().invoke(analyze, [str(capture), "-q"]).stdout
+    text = CliRunner().invoke(analyze_command, [str(capture), "-q"]).stdout
     assert "buffered: 2 of 2 runs got all their events in one burst after a wait" in text
 
 
 def test_compare_flags_a_release_whose_silences_grew(tmp_path_factory) -> None:
     base = recorded(tmp_path_factory, "base")
     quiet = recorded(tmp_path_factory, "long-silences")
-    result = CliRunner().invoke(compare, [str(base), str(quiet), "--json", "-"])
+    result = CliRunner().invoke(compare_command, [str(base), str(quiet), "--json", "-"])
     assert result.exit_code == 1, result.output
     data = json.loads(result.stdout)
     assert "longest_silence_s" in data["regressed"]
@@ -105,7 +105,7 @@ def test_compare_flags_a_release_whose_silences_grew(tmp_path_factory) -> None:
 def test_compare_leaves_slower_tools_out_of_the_silences(tmp_path_factory) -> None:
     base = recorded(tmp_path_factory, "base")
     slow = recorded(tmp_path_factory, "slow-tools")
-    result = CliRunner().invoke(compare, [str(base), str(slow), "--json", "-"])
+    result = CliRunner().invoke(compare_command, [str(base), str(slow), "--json", "-"])
     data = json.loads(result.stdout)
     assert "tool_s:search" in data["regressed"]
     assert "longest_silence_s" not in data["regressed"]
