@@ -18,14 +18,14 @@ from wstape.analyzer.cli.compare import compare_command
 from wstape.demo.loopback import free_port
 from wstape.demo.players import chat, user_message
 from wstape.demo.session import demo_backend
-from wstape.recorder.launch import RecordConfig, Recorder
+from wstape.recorder.launch import RecordConfig, RecorderProcess
 
 
 def record(out: Path, backend_args: tuple[str, ...], messages: dict[str, dict]) -> Path:
     """Each user sends its one message at once through a real recorder; returns the capture."""
     with demo_backend(*backend_args) as port:
         config = RecordConfig(out=out, upstream=f"http://127.0.0.1:{port}", listen_port=free_port())
-        with Recorder(config):
+        with RecorderProcess(config):
             url = f"ws://127.0.0.1:{config.listen_port}/ws"
 
             async def everyone():
