@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from wstape.analyzer.cli.common import InputError
+from wstape.analyzer.cli.common import InputError, warn
 from wstape.recorder.launch import (
     ADDON,
     LaunchError,
@@ -20,6 +20,7 @@ from wstape.recorder.launch import (
     check_upstream,
     parse_listen,
 )
+from wstape.recorder.private import readable_by_others
 
 # mitmdump's per-connection chatter; shown only with --verbose.
 CHATTER = re.compile(r"(client|server) (connect|disconnect)|Loading script")
@@ -139,7 +140,22 @@ def _validate_listen(ctx, param, value):
 @click.option(
     "--no-redact",
     is_flag=True,
-    help="Keep handshake secrets (Authorization, Cookie, tokens) in the capture.",
+    help="Keep secrets in the capture: handshake credentials and the keys, tokens, passwords "
+    "and card numbers in message payloads are redacted unless this is given.",
+)
+@click.option(
+    "--redact-field",
+    "redact_fields",
+    multiple=True,
+    metavar="NAME",
+    help="Also redact this JSON field's value from payloads, at any depth (repeatable).",
+)
+@click.option(
+    "--redact-pattern",
+    "redact_patterns",
+    multiple=True,
+    metavar="REGEX",
+    help="Also redact what this regular expression matches in text payloads (repeatable).",
 )
 @click.option(
     "--segment-mb",
@@ -181,6 +197,8 @@ def record(
     upstream_ca,
     insecure,
     no_redact,
+    redact_fields,
+    redact_patterns,
     segment_mb,
     flush_ms,
     extra,
@@ -201,6 +219,13 @@ def record(
       mitmdump -s "$(wstape record --addon-path)" --set wstape_dir=captures/today
     """
     host, port = listen
+    for pattern in redact_patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise click.BadParameter(f"{pattern!r}: {exc}", param_hint="--redact-pattern") from None
+    if out.is_dir() and readable_by_others(out):
+        warn(f"{out} is readable by other users; the capture files in it are not (0600)")
     cfg = RecordConfig(
         out=out.resolve(),
         upstream=upstream,
@@ -211,6 +236,8 @@ def record(
         upstream_ca=upstream_ca,
         insecure=insecure,
         redact=not no_redact,
+        redact_fields=redact_fields,
+        redact_patterns=redact_patterns,
         segment_mb=segment_mb,
         flush_ms=flush_ms,
         extra=tuple(extra),
