@@ -32,12 +32,9 @@ def make_private_dirs(path: str | os.PathLike) -> None:
 
 def open_private(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> IO:
     """open(path, mode) for writing a new or replaced file, created 0600; an existing file is
-    made 0600 before anything is written to it."""
+    made 0600 before anything is written to it. Its folder must exist, as for open()."""
     if not any(flag in mode for flag in "wax"):
         raise ValueError(f"open_private is for writing, not mode {mode!r}")
-    folder = Path(path).parent
-    if str(folder) not in ("", "."):
-        make_private_dirs(folder)
     flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if "x" in mode else 0)
     flags |= os.O_APPEND if "a" in mode else (os.O_TRUNC if "w" in mode else 0)
     fd = os.open(path, flags, FILE_MODE)

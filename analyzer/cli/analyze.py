@@ -27,6 +27,7 @@ from wstape.analyzer.progress import tracked_paths
 from wstape.analyzer.reports.junit import junit_xml
 from wstape.analyzer.reports.report import Report, merge
 from wstape.analyzer.reports.text import render_run, render_summary
+from wstape.recorder.private import open_private
 
 
 @click.command("analyze")
@@ -150,11 +151,11 @@ def _write(report: Report, json_out: str | None, junit: str | None) -> None:
     else:
         click.echo(render_summary(report))
     if json_out and json_out != "-":
-        with open(json_out, "w", encoding="utf-8") as out:
+        with open_private(json_out, "w", encoding="utf-8") as out:
             json.dump(report.to_json(), out, indent=2, ensure_ascii=False)
             out.write("\n")
     if junit:
-        with open(junit, "wb") as out:
+        with open_private(junit, "wb") as out:
             out.write(junit_xml(report))
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 import click
 
+from wstape.analyzer.reports.visible import visible
 from wstape.recorder.capture import CaptureError
 
 EXIT_OK = 0
@@ -33,7 +34,7 @@ def input_errors() -> Iterator[None]:
 
 
 def warn(message: str) -> None:
-    click.echo(f"warning: {message}", err=True)
+    click.echo(f"warning: {visible(message)}", err=True)
 
 
 _POSITIVE = click.FloatRange(min=0, min_open=True)

@@ -20,6 +20,7 @@ from wstape.analyzer.cli.split import Split, resolve, split_options
 from wstape.analyzer.parallel import ClusterError
 from wstape.analyzer.profile import ProfileError
 from wstape.analyzer.reports.report import Report
+from wstape.recorder.private import open_private
 
 PLOT_SUFFIXES = (".png", ".svg")
 
@@ -250,7 +251,7 @@ def write_outputs(
     else:
         click.echo(comparison.text(), nl=False)
     if json_out and json_out != "-":
-        with open(json_out, "w", encoding="utf-8") as out:
+        with open_private(json_out, "w", encoding="utf-8") as out:
             json.dump(comparison.to_json(), out, indent=2, ensure_ascii=False)
             out.write("\n")
     if plot:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from wstape.analyzer.compare.model import JSON_VERSION, Change, MetricChange, Release, Unit
 from wstape.analyzer.compare.stats import Summary
+from wstape.analyzer.reports.visible import visible
 
 if TYPE_CHECKING:
     from wstape.analyzer.compare.comparison import Comparison
@@ -106,7 +107,7 @@ def render_comparison(comparison: Comparison) -> str:
         lines += [f"{c.verdict}: {c.metric.label}: {c.reason}" for c in notable]
     rule = textwrap.fill("rule: " + comparison.thresholds.rule(), 100, subsequent_indent="      ")
     lines += ["", rule, _verdict_line(comparison)]
-    return "\n".join(lines) + "\n"
+    return visible("\n".join(lines) + "\n")
 
 
 def _verdict_line(comparison: Comparison) -> str:

@@ -17,6 +17,8 @@ from wstape.analyzer.pipeline.rules import Code, Outcome, Verdict
 from wstape.analyzer.reports.report import Report
 from wstape.analyzer.reports.rows import every_verdict
 from wstape.analyzer.reports.text import buffered_text, screen_lines, targets_text
+from wstape.analyzer.reports.visible import visible
+from wstape.recorder.private import open_private
 
 MAX_EVENTS = 200  # per run's event table; the PNG timeline shows them all
 RUN_DPI = 90
@@ -65,23 +67,25 @@ def page(title: str, body: Sequence[str]) -> str:
         made_by = f"wstape {version('wstape')}"
     except PackageNotFoundError:
         made_by = "wstape"
-    return "\n".join(
-        [
-            "<!doctype html>",
-            '<html lang="en"><head><meta charset="utf-8">',
-            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
-            *body,
-            f'<footer class="muted"><p>Made by {escape(made_by)}.</p></footer>',
-            "</body></html>",
-            "",
-        ]
+    return visible(
+        "\n".join(
+            [
+                "<!doctype html>",
+                '<html lang="en"><head><meta charset="utf-8">',
+                f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+                '<meta name="viewport" content="width=device-width, initial-scale=1">',
+                f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
+                *body,
+                f'<footer class="muted"><p>Made by {escape(made_by)}.</p></footer>',
+                "</body></html>",
+                "",
+            ]
+        )
     )
 
 
 def write(path: str | os.PathLike, document: str) -> None:
-    with open(path, "w", encoding="utf-8") as out:
+    with open_private(path, "w", encoding="utf-8") as out:
         out.write(document)
 
 

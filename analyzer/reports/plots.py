@@ -17,12 +17,15 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.text import Text
 
 from wstape.analyzer.pipeline.rules import Code, Verdict
 from wstape.analyzer.profile import Targets
 from wstape.analyzer.protocols.events import Canonical
 from wstape.analyzer.reports.report import Report
 from wstape.analyzer.reports.rows import every_verdict
+from wstape.analyzer.reports.visible import visible
+from wstape.recorder.private import open_private
 
 C = Canonical
 DPI = 100
@@ -46,13 +49,25 @@ OFF_SCALE = 3.0  # a target further right than this × the data is named, not dr
 
 
 def save(figure: Figure, path: str | os.PathLike) -> None:
-    """Writes the figure as PNG or SVG, by the file's extension."""
+    """Writes the figure as PNG or SVG, by the file's extension, readable by its owner only."""
+    kind = os.path.splitext(path)[1].lstrip(".").lower() or "png"
+    _make_text_visible(figure)
     # SVG text stays text (run ids searchable and selectable), not outlines of glyphs.
-    with matplotlib.rc_context({"svg.fonttype": "none"}):
-        figure.savefig(path, dpi=DPI, bbox_inches="tight")
+    with matplotlib.rc_context({"svg.fonttype": "none"}), open_private(path, "wb") as out:
+        figure.savefig(out, format=kind, dpi=DPI, bbox_inches="tight")
+
+
+def _make_text_visible(figure: Figure) -> None:
+    """Run ids, types and tool names come from captures: escape their format characters."""
+    for artist in figure.findobj(Text):
+        text = artist.get_text()
+        shown = visible(text)
+        if shown != text:
+            artist.set_text(shown)
 
 
 def png_bytes(figure: Figure, dpi: int = DPI) -> bytes:
+    _make_text_visible(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
@@ -70,7 +85,8 @@ def run_label(verdict: Verdict, width: int = 30) -> str:
     run = verdict.run
     label = run.label if len(run.label) <= width else run.label[: width - 1] + "…"
     user = f"  {run.user_id}" if run.user_id else ""
-    return f"{'✓' if verdict.passed else '✗'} {label}{user}"
+    # Tick labels are drawn from this string, after _make_text_visible has run.
+    return visible(f"{'✓' if verdict.passed else '✗'} {label}{user}")
 
 
 TOOL_STYLE = {
@@ -314,6 +330,8 @@ def draw_distributions(axes: Sequence[Axes], verdicts: Sequence[Verdict], target
 def report_figure(report: Report, max_runs: int = 20) -> Figure:
     """Timelines of up to `max_runs` runs (failed first) over the distributions of all runs."""
     verdicts = every_verdict(report, "plots of every run")
+    if not verdicts:
+        return _no_runs_figure(report)
     shown = failed_first(verdicts)[:max_runs]
     rows = max(len(shown), 1)
     height = 1.6 + 0.32 * rows + 3.4 * 2
@@ -329,6 +347,16 @@ def report_figure(report: Report, max_runs: int = 20) -> Figure:
     draw_timelines(timeline, shown, report.targets, title)
     panels = [grid[1, 0:2], grid[1, 2:4], grid[1, 4:6], grid[2, 0:3], grid[2, 3:6]]
     draw_distributions([figure.add_subplot(p) for p in panels], verdicts, report.targets)
+    figure.suptitle(_suptitle(report), fontsize=12, x=0.01, ha="left")
+    return figure
+
+
+def _no_runs_figure(report: Report) -> Figure:
+    """What a plot of an input with no chat runs shows: that, in words, not an empty chart."""
+    figure = Figure(figsize=(8, 2.5), layout="constrained")
+    axes = figure.add_subplot()
+    axes.set_axis_off()
+    axes.text(0.5, 0.5, "no runs: nothing was checked", ha="center", va="center", fontsize=16)
     figure.suptitle(_suptitle(report), fontsize=12, x=0.01, ha="left")
     return figure
 

@@ -10,6 +10,7 @@ from wstape.analyzer.pipeline.screen import Silence, Stream
 from wstape.analyzer.profile import Targets
 from wstape.analyzer.protocols.events import Canonical, Event
 from wstape.analyzer.reports.rows import SUMMARY_ROWS
+from wstape.analyzer.reports.visible import visible
 
 if TYPE_CHECKING:
     from wstape.analyzer.reports.report import Report
@@ -59,7 +60,7 @@ def render_run(verdict: Verdict) -> str:
         lines += [f"  ❌ CRITICAL: {f.message} ({f.code})" for f in verdict.failures]
     if verdict.warnings:
         lines += ["", "WARNINGS:", *(f"  ⚠️  {w}" for w in verdict.warnings)]
-    return "\n".join(lines)
+    return visible("\n".join(lines))
 
 
 def screen_lines(verdict: Verdict) -> list[str]:
@@ -144,7 +145,7 @@ def render_summary(report: Report) -> str:
         lines.append(buffered_text(report))
     lines.append(f"targets: {targets_text(report.targets)}")
     lines.append(_verdict_line(report))
-    return "\n".join(lines)
+    return visible("\n".join(lines))
 
 
 def targets_text(t: Targets, unit: str = "s") -> str:
