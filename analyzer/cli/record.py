@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from wstape.analyzer.cli.common import InputError, warn
+from wstape.analyzer.cli.common import EXIT_FAILED, InputError, warn
 from wstape.recorder.launch import (
     ADDON,
     LaunchError,
@@ -208,7 +208,8 @@ def record(
 
     In front of a backend (reverse proxy), clients connect to --listen and
     wstape forwards to --upstream; ws:// and wss:// work on the same port.
-    On Ctrl-C or SIGTERM the capture is flushed and closed, and the exit code is 0.
+    On Ctrl-C or SIGTERM the capture is flushed and closed, and the exit code is 0,
+    or 1 when part of the traffic could not be written (the last line says so).
 
     \b
     Examples:
@@ -272,3 +273,9 @@ def record_until_stopped(cfg: RecordConfig, verbose: bool = False) -> None:
     status.line(f"wstape: capture in {cfg.out}")
     if code not in (0, -signal.SIGTERM) and not stop_requested.is_set():
         raise InputError(f"mitmdump exited with code {code}")
+    lost = recorder.last_status.get("lost", 0)
+    if lost:
+        # The traffic went on, the capture did not: a script must not take it for whole.
+        status.line(f"wstape: {lost:,} frames NOT RECORDED; the capture is incomplete "
+                    "(the error above says why)")  # fmt: skip
+        raise SystemExit(EXIT_FAILED)
