@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import RunningRecorder
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -77,7 +78,10 @@ async def _chat(url: str, path: str) -> ClientConnection:
     return ws
 
 
-async def _record(start_recorder, upstream_port: int) -> tuple[object, dict[str, ClientConnection]]:
+async def _record(
+    start_recorder, upstream_port: int
+) -> tuple[RunningRecorder, dict[str, ClientConnection]]:
+    """Each chat of ENDINGS through a real recorder in front of an echoing backend."""
     ended: list[str] = []
 
     async def echo(ws: ServerConnection) -> None:
@@ -117,8 +121,8 @@ def test_a_recording_holds_what_the_wire_carried_under_any_mitmproxy(start_recor
         assert opened.client == f"127.0.0.1:{client.local_address[1]}"
         assert opened.server == f"127.0.0.1:{upstream}"
         # Header names as the client spelled them, in its order; the secret redacted.
-        sent = [(name, value) for name, value in client.request.headers.raw_items()]
-        assert [name for name, _ in opened.request_headers] == [name for name, _ in sent]
+        sent = [name for name, _ in client.request.headers.raw_items()]
+        assert [name for name, _ in opened.request_headers] == sent
         assert ("X-Mixed-Case", "Kept") in opened.request_headers
         assert ("Authorization", "[REDACTED]") in opened.request_headers
         assert list(opened.response_headers) == list(client.response.headers.raw_items())
