@@ -29,10 +29,18 @@ RELEASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 USERS = 4
 
 
-def record(out: Path, backend_args: tuple[str, ...], scenarios: tuple[str, ...]) -> Path:
-    """Records USERS users, each sending one message per scenario, through a real recorder."""
+def record(
+    out: Path,
+    backend_args: tuple[str, ...],
+    scenarios: tuple[str, ...],
+    extra: tuple[str, ...] = (),
+) -> Path:
+    """Records USERS users, each sending one message per scenario, through a real recorder;
+    `extra` are more mitmproxy options (KEY=VALUE)."""
     with demo_backend(*backend_args) as port:
-        config = RecordConfig(out=out, upstream=f"http://127.0.0.1:{port}", listen_port=free_port())
+        config = RecordConfig(
+            out=out, upstream=f"http://127.0.0.1:{port}", listen_port=free_port(), extra=extra
+        )
         recorder = RecorderProcess(config).start()
         try:
             url = f"ws://127.0.0.1:{config.listen_port}/ws"
