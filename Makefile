@@ -1,7 +1,11 @@
-# Each target bootstraps .venv from a bare Python 3.11 itself, so a fresh
-# clone needs nothing but `make demo` or `make test`.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV := .venv
+# Each target bootstraps .venv itself, from python3.11 if there is one and else python3,
+# so a fresh clone needs nothing but `make demo` or `make test`. Python 3.11 installs
+# mitmproxy 11.0.2, and 3.12 or later mitmproxy 12 (pyproject.toml). The suite on another
+# interpreter runs in a venv of its own, as the second leg of .ci/run does:
+#   make test PYTHON=python3.12 VENV=.venv-3.12
+# (A pyenv shim answers only for a selected version: python3.11 must run, not merely exist.)
+PYTHON ?= $(shell python3.11 -c 'import sys; print(sys.executable)' 2>/dev/null || command -v python3)
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -21,6 +25,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 test: lint chromium
+	@$(BIN)/python -c 'import sys, mitmproxy.version as m; \
+		print(f"testing on Python {sys.version.split()[0]}, mitmproxy {m.VERSION} ($(VENV))")'
 	$(BIN)/pytest
 
 # The HTML report is tested in a real headless browser: Debian's chromium, driven by Playwright
@@ -40,4 +46,4 @@ fuzz: $(STAMP)
 		--timeout=1800 -p no:cacheprovider -q
 
 clean:
-	rm -rf $(VENV) .pytest_cache *.egg-info
+	rm -rf $(VENV) .venv-* .pytest_cache *.egg-info

@@ -6,14 +6,14 @@ from __future__ import annotations
 import heapq
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import MappingProxyType
 
 from wstape.analyzer.parallel import reader
 from wstape.analyzer.pipeline.rules import Code, Outcome, Verdict, judge
 from wstape.analyzer.pipeline.runs import LINGER_S, Run, RunAssembler
 from wstape.analyzer.profile import DEFAULT_PROFILE, Profile, load_profile
-from wstape.analyzer.protocols.events import Canonical, Event, to_event
+from wstape.analyzer.protocols.events import Canonical, Decoders, Event
 from wstape.analyzer.reports.report import Report, Tally, merge
 from wstape.analyzer.reports.rows import SUMMARY_ROWS
 from wstape.recorder.capture import Close, Error, Message, Open, Record
@@ -48,25 +48,36 @@ class Analysis:
         self._passed = 0
         self._outcomes: Counter[Outcome] = Counter()
         self._codes: Counter[Code] = Counter()
+        self._bursts = 0
         self.warnings: list[str] = []
         self.frames: Counter[str] = Counter()
         self.connections = 0
         self._assembler = RunAssembler(self.profile)
         self._first_odd: dict[Canonical, Event] = {}
+        self._decoders = Decoders(self.profile.protocol)
 
     def feed(self, record: Record | Event) -> list[Verdict]:
         """Takes one record; returns the verdicts of runs that this record finished.
 
-        A message may come as the Event already extracted from it (by a parallel worker).
+        Messages may come as the Events already decoded from them (by a parallel worker).
         """
         kind = type(record)
         # Exact types first: nearly every record is a message, and isinstance against a union
         # per record showed in profiles.
         if kind is Message:
-            return self._judge(self._add(to_event(record, self.profile)))
+            events = self._decoders[record.connection].feed(record)
+            if len(events) == 1:  # nearly every frame: no list of runs to build and extend
+                return self._judge(self._add(events[0]))
+            return self._judge(self._add_all(events))
         if kind is Event:
             return self._judge(self._add(record))
         return self._judge(self._other(record))
+
+    def _add_all(self, events: Sequence[Event]) -> list[Run]:
+        runs: list[Run] = []
+        for event in events:
+            runs += self._add(event)
+        return runs
 
     def _add(self, event: Event) -> list[Run]:
         canonical = event.canonical
@@ -78,16 +89,17 @@ class Analysis:
     def _other(self, record: Record | Event) -> list[Run]:
         assembler = self._assembler
         if isinstance(record, Message):
-            return self._add(to_event(record, self.profile))
+            return self._add_all(self._decoders.feed(record))
         if isinstance(record, Event):
             return self._add(record)
         if isinstance(record, Open):
             self.connections += 1
             return assembler.open(record.connection, record.ts, record.path or record.url)
-        if isinstance(record, Close):
-            return assembler.close(record.connection, record.ts, _closed(record))
-        if isinstance(record, Error):
-            return assembler.close(record.connection, record.ts, f"failed ({record.message})")
+        if isinstance(record, Close | Error):
+            # What the connection's decoder held joins its runs before the connection ends.
+            runs = self._add_all(self._decoders.end(record.connection, record.ts))
+            how = _closed(record) if isinstance(record, Close) else f"failed ({record.message})"
+            return runs + assembler.close(record.connection, record.ts, how)
         return []
 
     def finish(self) -> list[Verdict]:
@@ -120,7 +132,7 @@ class Analysis:
             captures=(self.capture,) if self.capture else (),
             targets=self.profile.targets,
             connections=self.connections,
-            tally=Tally.counted(self._passed, self._outcomes, self._codes),
+            tally=Tally.counted(self._passed, self._outcomes, self._codes, self._bursts),
         )
 
     def _judge(self, runs: list[Run]) -> list[Verdict]:
@@ -130,6 +142,7 @@ class Analysis:
         for verdict in verdicts:
             self._passed += verdict.passed
             self._outcomes[verdict.outcome] += 1
+            self._bursts += verdict.burst is not None
             if verdict.failures:
                 self._codes.update(verdict.codes)
         kept = verdicts if self.keep_events else [v.slim() for v in verdicts]
@@ -291,6 +304,7 @@ def validate(
 ) -> Report:
     """Judges a capture for a test: `assert report.passed, report.text()`.
 
-    Targets are keyword arguments in seconds: max_first_event_s, max_tool_s, max_total_s.
+    Targets are keyword arguments in seconds: max_first_event_s, max_tool_s, max_total_s,
+    max_silence_s, max_first_text_s.
     """
     return analyze(path, profile, **targets)

@@ -1,12 +1,13 @@
 """The analysis split over processes or a Dask cluster, with a result identical to reading
 everything in one process.
 
-Workers do the expensive part, one part (a capture segment, a flow or HAR file) each: decoding
-and turning every message into an Event. The main process stitches the parts back exactly as
-`sources.reading.read_records` orders them (a session's segments in order, re-declared
-connections once, sessions merged by time) and feeds one Analysis, so runs that span segments
-or connections are assembled by the same code, from the same sequence, as without workers.
-Warnings and errors of a part are replayed at the position its reader raised them.
+Workers do the expensive part, one part (a capture segment, a flow or HAR file) each: reading it
+and decoding every message into its Events, with a decoder per connection. The main process
+stitches the parts back exactly as `sources.reading.read_records` orders them (a session's
+segments in order, re-declared connections once, sessions merged by time) and feeds one
+Analysis, so runs that span segments or connections are assembled by the same code, from the
+same sequence, as without workers. Warnings and errors of a part are replayed at the position
+its reader raised them.
 """
 
 from __future__ import annotations
@@ -19,16 +20,21 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from dataclasses import dataclass, fields
-from types import MappingProxyType
+from dataclasses import dataclass
 
 import msgpack
 
-from wstape.analyzer.profile import Canonical, Profile
+from wstape.analyzer.profile import Profile
 from wstape.analyzer.progress import capture_bytes
 from wstape.analyzer.progress import progress as bar
 from wstape.analyzer.progress import wanted as bar_wanted
-from wstape.analyzer.protocols.events import Event, new_event, to_event
+from wstape.analyzer.protocols.events import (
+    Decoders,
+    Event,
+    WireProtocol,
+    event_values,
+    new_event,
+)
 from wstape.analyzer.sources.reading import (
     Kind,
     Part,
@@ -74,65 +80,44 @@ class Decoded:
     error: str | None
 
 
-def decode_part(part: Part, profile_state: dict) -> Decoded:
-    """Reads one part and extracts its events; runs in a worker process or on a Dask worker."""
-    profile = profile_from_state(profile_state)
-    items: list[Item] = []
+def decode_part(part: Part, protocol: WireProtocol) -> Decoded:
+    """Reads one part and decodes its messages; runs in a worker process or on a Dask worker.
+
+    A connection's decoder here sees only this part's frames: the protocol is `stateless`.
+    """
+    items: list[Item | tuple] = []
     warnings: list[tuple[int, str]] = []
+    decoders = Decoders(protocol)
     error = None
     try:
         for record in read_part(part, lambda message: warnings.append((len(items), message))):
-            items.append(_compact(record, profile))
+            _compact(record, decoders, items)
     except CaptureError as exc:
         error = str(exc)
     return Decoded(tuple(items), tuple(warnings), error)
 
 
-def _compact(record, profile: Profile) -> Item | tuple:
+def _compact(record, decoders: Decoders, items: list[Item | tuple]) -> None:
     if isinstance(record, Message):
-        return pack_event(to_event(record, profile))
-    if isinstance(record, Open):
+        items += map(pack_event, decoders[record.connection].feed(record))
+    elif isinstance(record, Open):
         # The analysis needs only these; handshake headers stay on the worker.
         path = record.path or record.url
-        return Open(record.connection, record.ts, "", path, None, None, None)
-    return record
+        items.append(Open(record.connection, record.ts, "", path, None, None, None))
+    else:  # a Close or an Error: what the connection's decoder held comes first
+        items += map(pack_event, decoders.end(record.connection, record.ts))
+        items.append(record)
 
 
-# Events travel as plain tuples: pickling a slotted dataclass (and an enum) per event cost the
-# main process more than decoding the segment itself. EVENT_FIELDS pins the order.
-EVENT_FIELDS = (
-    "connection", "ts", "from_client", "is_text", "size", "canonical", "type", "envelope",
-    "run_id", "thread_id", "user_id", "tool_name", "execution_id", "failed", "text",
-)  # fmt: skip
-_KINDS = tuple(Canonical)
-_KIND_INDEX = {kind: index for index, kind in enumerate(_KINDS)}
+# Events travel as plain tuples in EVENT_FIELDS order: pickling a slotted dataclass per event
+# cost the main process more than decoding the segment itself. (Pickle memoizes the Canonical
+# members, so each is written once per part.)
+pack_event: Callable[[Event], tuple] = event_values
 
 
-def pack_event(e: Event) -> tuple:
-    return (
-        e.connection, e.ts, e.from_client, e.is_text, e.size, _KIND_INDEX[e.canonical], e.type,
-        e.envelope, e.run_id, e.thread_id, e.user_id, e.tool_name, e.execution_id, e.failed,
-        e.text,
-    )  # fmt: skip
-
-
-def unpack_event(t: tuple) -> Event:
+def unpack_event(values: tuple) -> Event:
     # The main process builds every event again: the frozen __init__ was a third of its work.
-    return new_event(
-        t[0], t[1], t[2], t[3], t[4], _KINDS[t[5]], t[6], t[7], t[8], t[9], t[10], t[11], t[12],
-        t[13], t[14],
-    )  # fmt: skip
-
-
-def profile_state(profile: Profile) -> dict:
-    """A profile as plain picklable values (its mappings are read-only proxies)."""
-    state = {f.name: getattr(profile, f.name) for f in fields(profile) if f.init}
-    state["types"] = dict(profile.types)
-    return state
-
-
-def profile_from_state(state: dict) -> Profile:
-    return Profile(**{**state, "types": MappingProxyType(state["types"])})
+    return new_event(*values)
 
 
 # ---------------------------------------------------------------- in the main process
@@ -149,14 +134,16 @@ def reader(
     """A `read_records` for `paths` that decodes their parts on `workers` local processes,
     or on the Dask cluster whose scheduler is at `dask`; plain `read_records` when there is
     nothing to split. The records come out in the same order either way. With `progress` (true
-    or a label), a bar on a terminal's stderr moves by each file's bytes as it is read.
+    or a label), a bar on a terminal's stderr moves by each file's bytes as it is read. A
+    protocol that is not `stateless` is read in this process: its decoders must see every
+    frame of their connection, not one part's.
 
     Raises ClusterError when the Dask scheduler cannot be reached.
     """
     paths = list(paths)
     show = bool(progress) and bar_wanted()
     label = progress if isinstance(progress, str) else "analyzing"
-    if dask is None and workers <= 1:
+    if (dask is None and workers <= 1) or not profile.protocol.stateless:
         with _serial(paths, show, label) as read:
             yield read
         return
@@ -171,7 +158,7 @@ def reader(
         _executor(workers, dask, len(work)) as (executor, slots),
         bar(sum(sizes), label, show) as advance,
     ):
-        scheduler = _Scheduler(executor, work, order, profile, ahead=2 * slots)
+        scheduler = _Scheduler(executor, work, order, profile.protocol, ahead=2 * slots)
         scheduler.on_done = lambda key: advance(sizes[key], os.path.basename(work[key].file))
 
         def read(path: PathLike, warn: Warn = None) -> Iterator:
@@ -310,12 +297,17 @@ class _Scheduler:
     holds a few decoded parts at a time, not thousands."""
 
     def __init__(
-        self, executor: Executor, work: list[Part], order: list[int], profile: Profile, ahead: int
+        self,
+        executor: Executor,
+        work: list[Part],
+        order: list[int],
+        protocol: WireProtocol,
+        ahead: int,
     ) -> None:
         self._executor = executor
         self._work = work
         self._order = order
-        self._state = profile_state(profile)
+        self._protocol = protocol
         self._ahead = max(ahead, 1)
         self._pending: dict[int, Future] = {}
         self._submitted: set[int] = set()
@@ -343,7 +335,7 @@ class _Scheduler:
 
     def _submit(self, key: int) -> Future:
         self._submitted.add(key)
-        return self._executor.submit(decode_part, self._work[key], self._state)
+        return self._executor.submit(decode_part, self._work[key], self._protocol)
 
 
 @contextlib.contextmanager

@@ -87,10 +87,11 @@ def wstape(capture: Path) -> list[str]:
     return ["-s", str(ADDON), "--set", f"wstape_dir={capture}"]
 
 
-def wstape_record(upstream_port: int, port: int, capture: Path) -> list[str]:
+def wstape_record(upstream_port: int, port: int, capture: Path, redact: bool = True) -> list[str]:
     """The recorder as `wstape record` runs it: mitmdump with the addon built in."""
     return [sys.executable, "-m", "wstape.recorder.dump", *_proxy_args(upstream_port, port),
-            "--set", f"wstape_dir={capture}"]  # fmt: skip
+            "--set", f"wstape_dir={capture}",
+            "--set", f"wstape_redact={'true' if redact else 'false'}"]  # fmt: skip
 
 
 def noop() -> list[str]:

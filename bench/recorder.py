@@ -26,9 +26,14 @@ FRAME = json.dumps(
     {"type": "echo", "payload": {"run_id": "run-0123456789", "tool_name": "search",
                                  "text": "the agent is thinking about the answer " * 3}}
 )  # fmt: skip
-DIRECT, BARE, SCRIPT, BUILTIN = (
+DIRECT, BARE, SCRIPT, BUILTIN, UNREDACTED = (
     "direct to backend", "bare mitmdump", "mitmdump -s recorder/addon.py",
-    "wstape record (wstape.recorder.dump)",
+    "wstape record (wstape.recorder.dump)", "wstape record --no-redact",
+)  # fmt: skip
+# A chat message a user pasted secrets into: what payload redaction is for.
+SECRET_FRAME = json.dumps(
+    {"type": "user_message", "payload": {"content": "my key is sk-proj-T3stKeyNotReal0123456789ab"
+                                         " and card 4111 1111 1111 1111", "password": "pw"}}
 )  # fmt: skip
 
 
@@ -89,7 +94,7 @@ async def latency(ws: ClientConnection, round_trips: int) -> list[float]:
 
 
 def run(plan: Plan) -> None:
-    backend, bare, script, builtin = (free_port() for _ in range(4))
+    backend, bare, script, builtin, unredacted = (free_port() for _ in range(5))
     with tempfile.TemporaryDirectory(prefix="wstape-bench-") as tmp, procs.cpus_apart() as cpus:
         proxy, rest = cpus
         with (
@@ -101,16 +106,23 @@ def run(plan: Plan) -> None:
             procs.running(
                 procs.wstape_record(backend, builtin, Path(tmp) / "builtin"), builtin, proxy
             ) as builtin_proc,
+            procs.running(
+                procs.wstape_record(backend, unredacted, Path(tmp) / "unredacted", redact=False),
+                unredacted,
+                proxy,
+            ) as unredacted_proc,
         ):
             targets = {
                 DIRECT: (backend, None),
                 BARE: (bare, bare_proc.pid),
                 SCRIPT: (script, script_proc.pid),
                 BUILTIN: (builtin, builtin_proc.pid),
+                UNREDACTED: (unredacted, unredacted_proc.pid),
             }
             results = asyncio.run(_rounds(targets, plan))
     _report(results, plan, pinned=proxy is not None)
     _report_hook(statistics.median(results[BARE].cpu_us))
+    _report_redaction(results, statistics.median(results[BARE].cpu_us))
     recorder_cost.run(plan.cost, FRAME)
 
 
@@ -221,3 +233,29 @@ def _report_hook(bare_cpu_us: float, messages: int = 200_000) -> None:
         f"the addon's own websocket_message (writer included): {best:.2f} µs per message, "
         f"{best / bare_cpu_us:.1%} of bare mitmdump's {bare_cpu_us:.0f} µs of CPU per frame\n"
     )
+
+
+def _report_redaction(results: dict[str, Samples], bare_cpu_us: float) -> None:
+    """Payload redaction's cost: the recorder with it (the default) against without, in the
+    same rounds, and the redactor's own time on a clean frame and on one full of secrets."""
+    from wstape.recorder.redact_payload import redactor
+
+    with_, without = results[BUILTIN], results[UNREDACTED]
+    print(
+        f"payload redaction: wstape record relays {_ratio(with_.fps, without.fps):.3f}x the "
+        f"frames/s of wstape record --no-redact, at {_ratio(with_.cpu_us, without.cpu_us):.3f}x "
+        f"its CPU per frame (median of each round's ratio)"
+    )
+    redact = redactor()
+    for name, frame in (("a chat frame with no secret", FRAME), ("one with secrets", SECRET_FRAME)):
+        payload, best = frame.encode(), float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            for _ in range(20_000):
+                redact(payload, True)
+            best = min(best, (time.perf_counter() - start) / 20_000 * 1e6)
+        print(
+            f"  the redactor on {name} ({len(payload)} bytes): {best:.2f} µs, "
+            f"{best / bare_cpu_us:.1%} of bare mitmdump's CPU per frame"
+        )
+    print()

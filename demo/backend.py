@@ -47,6 +47,7 @@ class Config:
     envelope: Envelope = "payload"
     certfile: str | None = None
     keyfile: str | None = None
+    buffer: bool = False  # hold each run's events and send them at once when it ends
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,8 @@ def run_timing(base: Timing, scenario: str, payload: dict[str, Any]) -> Timing:
             timing = replace(timing, tool_delay=delay)
     if isinstance(payload.get("first_delay"), int | float):
         timing = replace(timing, first_delay=float(payload["first_delay"]))
+    if isinstance(payload.get("silence_delay"), int | float):
+        timing = replace(timing, silence_delay=float(payload["silence_delay"]))
     return timing
 
 
@@ -168,23 +171,41 @@ class Backend:
         spawn(self._play(ws, ids, steps))
 
     async def _play(self, ws: ServerConnection, ids: RunIds, steps: list[Step]) -> None:
+        # With `buffer`, events wait here and go out together, as through a buffering proxy.
+        held: list[tuple[ServerConnection, str]] | None = [] if self.config.buffer else None
         with contextlib.suppress(ConnectionClosed):
             for i, step in enumerate(steps):
                 if step.delay > 0:
                     await asyncio.sleep(step.delay)
                 if isinstance(step, Disconnect):
+                    await self._flush(held)
                     await self._disconnect(ws, ids, step, steps[i + 1 :])
                     return
-                await self._emit(ws, ids, step)
+                await self._emit(ws, ids, step, held)
+            await self._flush(held)
 
-    async def _emit(self, ws: ServerConnection, ids: RunIds, step: Emit) -> None:
+    async def _emit(
+        self, ws: ServerConnection, ids: RunIds, step: Emit, held: list | None = None
+    ) -> None:
         text = json.dumps(wrap(self.config.envelope, step.event, ids, step.fields))
+        targets = list(self.connections) if step.broadcast else [ws]
+        if held is not None:
+            held += [(target, text) for target in targets]
+            return
         if not step.broadcast:
             await ws.send(text)
             return
-        for other in list(self.connections):
+        for other in targets:
             with contextlib.suppress(ConnectionClosed):
                 await other.send(text)
+
+    @staticmethod
+    async def _flush(held: list[tuple[ServerConnection, str]] | None) -> None:
+        for target, text in held or ():
+            with contextlib.suppress(ConnectionClosed):
+                await target.send(text)
+        if held:
+            held.clear()
 
     async def _disconnect(
         self, ws: ServerConnection, ids: RunIds, step: Disconnect, rest: list[Step]
@@ -260,6 +281,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     add("--tool-delay", type=float, default=0.2, help="seconds a tool runs")
     add("--slow-tool-delay", type=float, default=10.5, help="tool duration in slow_tool")
     add("--first-delay", type=float, default=2.5, help="wait before agent_started in slow_first")
+    add("--silence-delay", type=float, default=16.0, help="the pause without events in silent")
+    buffer_help = (
+        "hold each run's events and send them all at once when it ends (a buffered stream)"
+    )
+    add("--buffer", action="store_true", help=buffer_help)
     drop_help = "never send this event type (repeatable)"
     add("--drop-event", action="append", default=[], metavar="TYPE", help=drop_help)
     scenario_help = "scenario of a user_message that names none"
@@ -268,10 +294,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     add("--certfile", help="PEM certificate: serve wss://")
     add("--keyfile", help="PEM private key of --certfile")
     args = parser.parse_args(argv)
-    timing = Timing(args.think_delay, args.tool_delay, args.slow_tool_delay, args.first_delay)
+    timing = Timing(args.think_delay, args.tool_delay, args.slow_tool_delay, args.first_delay,
+                    args.silence_delay)  # fmt: skip
     return Config(
         args.host, args.port, args.ping_interval, timing, frozenset(args.drop_event),
-        args.scenario, args.envelope, args.certfile, args.keyfile,
+        args.scenario, args.envelope, args.certfile, args.keyfile, args.buffer,
     )  # fmt: skip
 
 

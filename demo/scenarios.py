@@ -16,12 +16,14 @@ Envelope = Literal["payload", "flat", "system_message"]
 
 @dataclass(frozen=True, slots=True)
 class Timing:
-    """Pauses in seconds; a run's own `tool_delay`/`first_delay` override the backend's."""
+    """Pauses in seconds; a run's own `tool_delay`/`first_delay`/`silence_delay` override the
+    backend's."""
 
     think_delay: float = 0.05
     tool_delay: float = 0.2
     slow_tool_delay: float = 10.5
     first_delay: float = 2.5
+    silence_delay: float = 16.0  # past the 15 s that the seed product's own validator allows
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,14 @@ def _good(timing: Timing, tools: int, first_tool_delay: float, first: float = 0.
     return [*steps, _thinking(timing, "summarising"), _completed(timing)]
 
 
+def _silent(timing: Timing, tools: int) -> list[Step]:
+    """A good run that goes quiet after planning: nothing for `silence_delay`, then the tools;
+    the user watches a screen that does not move, though no tool is running."""
+    started, thinking, first_tool, *rest = _good(timing, tools, timing.tool_delay)
+    quiet = replace(first_tool, delay=first_tool.delay + timing.silence_delay)
+    return [started, thinking, quiet, *rest]
+
+
 def _tool_error(timing: Timing, tools: int) -> list[Step]:
     steps: list[Step] = [Emit("agent_started"), _thinking(timing, "planning")]
     for _ in range(tools - 1):
@@ -153,6 +163,7 @@ BUILDERS: dict[str, Builder] = {
     "drop": lambda t, n: _cut(t, None),
     "leak": _leak,
     "reconnect": lambda t, n: _cut(t, 1012, "service restart"),
+    "silent": _silent,
 }
 SCENARIOS = tuple(BUILDERS)
 

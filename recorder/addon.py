@@ -14,13 +14,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from mitmproxy import ctx, exceptions, http
 
 from wstape.recorder import __version__
 from wstape.recorder.capture import SEGMENT_DELETED, CaptureWriter
+from wstape.recorder.redact_payload import PayloadRedactor, redactor
 from wstape.recorder.status import status_line
 from wstape.recorder.transports import websocket
 
@@ -36,6 +39,7 @@ class Recorder:
         self.writer: CaptureWriter | None = None
         self.failed: str | None = None
         self.trim = True
+        self.redact_payload: PayloadRedactor | None = None
         self.frames = 0
         self.frames_lost = 0
         self.bug_logged = False
@@ -51,9 +55,18 @@ class Recorder:
         )  # fmt: skip
         loader.add_option(
             "wstape_redact", bool, True,
-            "Redact handshake secrets (Authorization, Cookie, token-like query "
-            "parameters, JWT subprotocols) before they reach disk. Turn off only "
-            "for captures that never leave your machine.",
+            "Redact secrets before they reach disk: in handshakes (Authorization, Cookie, "
+            "token-like query parameters, credential subprotocols) and in message payloads "
+            "(secret-named JSON fields, API keys, tokens, private keys, card numbers). "
+            "Turn off only for captures that never leave your machine.",
+        )  # fmt: skip
+        loader.add_option(
+            "wstape_redact_fields", Sequence[str], [],
+            "More JSON field names whose values are redacted from payloads, at any depth.",
+        )  # fmt: skip
+        loader.add_option(
+            "wstape_redact_patterns", Sequence[str], [],
+            "More regular expressions whose matches are redacted from text payloads.",
         )  # fmt: skip
         loader.add_option(
             "wstape_segment_mb", int, 64,
@@ -78,6 +91,8 @@ class Recorder:
         self.trim = ctx.options.wstape_trim and not (
             ctx.options.save_stream_file or getattr(ctx.options, "hardump", "")
         )
+        if updated & {"wstape_redact", "wstape_redact_fields", "wstape_redact_patterns"}:
+            self.redact_payload = _payload_redactor()
         if "wstape_dir" in updated:
             self._close_writer()
             if ctx.options.wstape_dir:
@@ -86,6 +101,13 @@ class Recorder:
             self.writer.segment_bytes = ctx.options.wstape_segment_mb * 1024 * 1024
             self.writer.flush_interval = ctx.options.wstape_flush_ms / 1000
 
+    def _redaction(self) -> dict:
+        """The redaction in force, for the capture's header."""
+        if not ctx.options.wstape_redact:
+            return {"handshake": False, "payload": False}
+        rules = self.redact_payload.rules() if self.redact_payload else {}
+        return {"handshake": True, "payload": True, **rules}
+
     def _open_writer(self, directory: Path) -> None:
         try:
             self.writer = CaptureWriter(
@@ -93,6 +115,7 @@ class Recorder:
                 recorder_version=__version__,
                 segment_bytes=ctx.options.wstape_segment_mb * 1024 * 1024,
                 flush_interval=ctx.options.wstape_flush_ms / 1000,
+                redaction=self._redaction(),
             )
         except OSError as exc:
             raise exceptions.OptionsError(
@@ -135,10 +158,12 @@ class Recorder:
         writer = self.writer
         if writer is not None:
             try:
+                payload = message.content
+                if self.redact_payload is not None:
+                    payload = self.redact_payload(payload, message.is_text)
                 writer.message(
-                    flow.id, message.timestamp, message.from_client, message.is_text,
-                    message.content,
-                )  # fmt: skip
+                    flow.id, message.timestamp, message.from_client, message.is_text, payload
+                )
             except Exception as exc:
                 self._handle(exc)
         elif self.failed:
@@ -209,6 +234,17 @@ class Recorder:
         )
         if writer is not None:
             self.frames_lost += writer.abandon()
+
+
+def _payload_redactor() -> PayloadRedactor | None:
+    if not ctx.options.wstape_redact:
+        return None
+    try:
+        return redactor(ctx.options.wstape_redact_fields, ctx.options.wstape_redact_patterns)
+    except re.error as exc:
+        raise exceptions.OptionsError(
+            f"wstape_redact_patterns: {exc.pattern!r} is not a regular expression: {exc}"
+        ) from None
 
 
 class StatusLog:

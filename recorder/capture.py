@@ -7,7 +7,7 @@ header. docs/capture-format.md describes every byte; nothing here imports mitmpr
 so captures can be read where mitmproxy is not installed.
 """
 
-from wstape.recorder.reader import read_capture, read_messages, read_segment, segment_files
+from wstape.recorder.reader import read_capture, read_capture_messages, read_segment, segment_files
 from wstape.recorder.records import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -33,5 +33,5 @@ __all__ = [
     "FORMAT_NAME", "FORMAT_VERSION", "MAX_CONTAINER_LEN", "MAX_FRAME_BYTES", "MAX_TEXT_FIELD",
     "READ_CHUNK", "SEGMENT_DELETED", "SEGMENT_SUFFIX", "CaptureError", "CaptureWarning",
     "CaptureWriter", "Close", "Error", "Header", "Message", "Open", "Record", "RecordType",
-    "read_capture", "read_messages", "read_segment", "segment_files",
+    "read_capture", "read_capture_messages", "read_segment", "segment_files",
 ]  # fmt: skip

@@ -7,6 +7,10 @@ adds three layers to every walk (script, module, addon), each looked up and most
 no-op script addon costs mitmdump 2.6-3.5% of its CPU per frame; built in, the wstape addon
 costs 1.4-1.8 points less than as a script (docs/benchmarks.md). `wstape record` runs this;
 the script stays for users who run mitmdump themselves.
+
+The one module that leans on mitmproxy's internals: `tools.main.run`, `tools.dump.DumpMaster`
+and `options.deferred` are the same in mitmproxy 11.0.2 (Python 3.11) and 12 (3.12 and later),
+so one code path serves both; a release that changes them is followed here and nowhere else.
 """
 
 from __future__ import annotations

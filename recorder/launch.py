@@ -38,6 +38,8 @@ class RecordConfig:
     upstream_ca: Path | None = None  # trust this CA for the upstream's certificate
     insecure: bool = False  # do not verify the upstream's certificate at all
     redact: bool = True
+    redact_fields: tuple[str, ...] = ()  # more JSON field names redacted from payloads
+    redact_patterns: tuple[str, ...] = ()  # more regular expressions redacted from payloads
     segment_mb: int = 64
     flush_ms: int = 100
     status: bool = True
@@ -92,6 +94,10 @@ def mitmdump_args(cfg: RecordConfig) -> list[str]:
         # Our own status line replaces mitmdump's line per flow.
         "--set", "flow_detail=0",
     ]  # fmt: skip
+    for name in cfg.redact_fields:
+        args += ["--set", f"wstape_redact_fields={name}"]
+    for pattern in cfg.redact_patterns:
+        args += ["--set", f"wstape_redact_patterns={pattern}"]
     if cfg.certs:
         args += ["--certs", f"*={cfg.certs}"]
     if cfg.confdir:

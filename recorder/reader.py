@@ -193,7 +193,7 @@ def _ts(record: Record) -> float:
     return record.ts
 
 
-def read_messages(
+def read_capture_messages(
     path: str | os.PathLike, warn: Callable[[str], None] | None = None
 ) -> Iterator[Message]:
     """Only the messages of a recording, in capture order."""

@@ -10,6 +10,8 @@ import re
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
+from wstape.recorder.redact_payload import SHAPES
+
 REDACTED = "[REDACTED]"
 
 # Header names whose values are credentials. Sec-WebSocket-Key is a nonce, not a
@@ -19,9 +21,20 @@ SECRET_HEADER = re.compile(
     r"|token|secret|password|passwd|api[-_]?key|session|credential|x-auth",
     re.IGNORECASE,
 )
+# OAuth's one-time `code`, CAS's `ticket` and the `state` that binds them are credentials too.
 SECRET_PARAM = re.compile(
-    r"token|jwt|key|secret|passw|pwd|auth|session|signature|sig$|credential",
+    r"token|jwt|key|secret|passw|pwd|auth|session|signature|sig$|credential"
+    r"|^code$|^ticket$|^state$|^sid$",
     re.IGNORECASE,
+)
+# A header value that carries a credential whatever the header is called.
+CREDENTIAL_VALUE = re.compile(
+    r"^(?P<scheme>(?:bearer|basic|token|digest|negotiate|apikey)\s+)\S", re.IGNORECASE
+)
+# Known key formats (recorder/redact_payload.py's catalogue) anywhere in a header value.
+KEY_SHAPES = re.compile(
+    "|".join(f"(?:{pattern})" for kind, pattern in SHAPES if kind not in ("private_key",)),
+    re.DOTALL,
 )
 # A JWT is three base64url parts; its header always starts with '{"' → "eyJ".
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
@@ -32,6 +45,12 @@ CREDENTIAL_SUBPROTOCOL = re.compile(
     r"^(?P<prefix>(?:jwt|bearer|token|access[_-]?token|auth|authorization)[._-])(?P<secret>.+)$",
     re.IGNORECASE,
 )
+# A bearer token inside a subprotocol of any name, such as Kubernetes'
+# "base64url.bearer.authorization.k8s.io.<token>": everything after the marker is the secret.
+BEARER_IN_SUBPROTOCOL = re.compile(
+    r"^(?P<prefix>.*?\bbearer[._-](?:authorization\.k8s\.io\.)?)(?P<secret>.+)$",
+    re.IGNORECASE,
+)
 SUBPROTOCOL_HEADER = "sec-websocket-protocol"
 
 
@@ -40,11 +59,11 @@ def redact_subprotocol(value: str) -> str:
     parts = []
     for item in value.split(","):
         token = item.strip()
-        match = CREDENTIAL_SUBPROTOCOL.match(token)
+        match = CREDENTIAL_SUBPROTOCOL.match(token) or BEARER_IN_SUBPROTOCOL.match(token)
         if match:
             token = match["prefix"] + REDACTED
         else:
-            token = JWT.sub(REDACTED, token)
+            token = KEY_SHAPES.sub(REDACTED, JWT.sub(REDACTED, token))
         parts.append(token)
     return ", ".join(parts)
 
@@ -54,7 +73,10 @@ def redact_header(name: str, value: str) -> str:
         return REDACTED
     if name.lower() == SUBPROTOCOL_HEADER:
         return redact_subprotocol(value)
-    return JWT.sub(REDACTED, value)
+    credential = CREDENTIAL_VALUE.match(value)
+    if credential:
+        return credential["scheme"] + REDACTED
+    return KEY_SHAPES.sub(REDACTED, JWT.sub(REDACTED, value))
 
 
 def redact_headers(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
@@ -70,7 +92,7 @@ def redact_query(query: str) -> str:
         if SECRET_PARAM.search(name):
             value = REDACTED
         else:
-            value = JWT.sub(REDACTED, value)
+            value = KEY_SHAPES.sub(REDACTED, JWT.sub(REDACTED, value))
         out.append(f"{quote(name, safe='')}={quote(value, safe='[]')}")
     return "&".join(out)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import msgpack
 
+from wstape.recorder.private import make_private_dirs
 from wstape.recorder.records import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -54,6 +55,8 @@ class CaptureWriter:
     flush_bytes: int = 1024 * 1024
     clock: Callable[[], float] = time.time
     session: str = field(default="")
+    # The redaction in force, as the header tells readers (None: the writer's caller says none).
+    redaction: dict | None = None
     _segment: _Segment | None = field(default=None, init=False)
     _segment_no: int = field(default=0, init=False)
     _buffer: bytearray = field(default_factory=bytearray, init=False)
@@ -70,7 +73,7 @@ class CaptureWriter:
         if not self.session:
             stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(self.clock()))
             self.session = f"{stamp}-{os.getpid()}-{secrets.token_hex(3)}"
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_dirs(self.directory)
         self._start_segment()
 
     @property
@@ -227,6 +230,8 @@ class CaptureWriter:
             "session": self.session,
             "segment": self._segment_no,
         }
+        if self.redaction is not None:
+            header["redaction"] = self.redaction
         self._buffer += self._packer.pack([RecordType.HEADER, header])
         # Each segment re-declares the connections still open, so any segment can
         # be read on its own (for parallel analysis) and still name its frames.

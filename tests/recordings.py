@@ -23,14 +23,24 @@ RELEASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "slow-tools": ((*FAST, "--tool-delay", "0.6"), ("good",) * 3),
     "dropped-thinking": ((*FAST, "--drop-event", "agent_thinking"), ("good",) * 3),
     "mixed": (FAST, ("good", "missing_event", "tool_error", "unpaired_tool")),
+    # The same events, but the agent goes quiet for 0.5 s after planning, with no tool running.
+    "long-silences": ((*FAST, "--silence-delay", "0.5"), ("silent",) * 3),
 }
 USERS = 4
 
 
-def record(out: Path, backend_args: tuple[str, ...], scenarios: tuple[str, ...]) -> Path:
-    """Records USERS users, each sending one message per scenario, through a real recorder."""
+def record(
+    out: Path,
+    backend_args: tuple[str, ...],
+    scenarios: tuple[str, ...],
+    extra: tuple[str, ...] = (),
+) -> Path:
+    """Records USERS users, each sending one message per scenario, through a real recorder;
+    `extra` are more mitmproxy options (KEY=VALUE)."""
     with demo_backend(*backend_args) as port:
-        config = RecordConfig(out=out, upstream=f"http://127.0.0.1:{port}", listen_port=free_port())
+        config = RecordConfig(
+            out=out, upstream=f"http://127.0.0.1:{port}", listen_port=free_port(), extra=extra
+        )
         recorder = RecorderProcess(config).start()
         try:
             url = f"ws://127.0.0.1:{config.listen_port}/ws"

@@ -16,13 +16,13 @@ import pytest
 from click.testing import CliRunner
 from test_runs_rules import GOOD, Chat
 
-from wstape.analyzer.cli.analyze import analyze
+from wstape.analyzer.cli.analyze import analyze_command
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def invoke(*args: str | os.PathLike):
-    return CliRunner().invoke(analyze, [str(a) for a in args])
+    return CliRunner().invoke(analyze_command, [str(a) for a in args])
 
 
 def good_capture(tmp_path: Path, name: str = "good") -> Path:

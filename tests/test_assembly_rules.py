@@ -31,8 +31,7 @@ from wstape.analyzer.pipeline.assembly_rules import (
     ending,
 )
 from wstape.analyzer.pipeline.runs import assemble
-from wstape.analyzer.profile import Canonical
-from wstape.analyzer.protocols.events import SERVER_KINDS, Event
+from wstape.analyzer.protocols.events import SERVER_KINDS, Canonical, Event
 from wstape.analyzer.replay import plan
 
 C = Canonical
@@ -48,7 +47,8 @@ OPENING = {Then.WAIT, Then.OPEN, Then.CLAIM_OR_OPEN, Then.ADOPT_OR_OPEN}
 
 def event(kind: Canonical, conn: str = "c1", ts: float = 0.0, from_client: bool = False,
           **ids) -> Event:  # fmt: skip
-    return Event(conn, ts, from_client, True, 10, kind, kind.value, "flat", **ids)
+    return Event(conn, ts, from_client, True, 10, type=kind.value, canonical=kind, envelope="flat",
+                 **ids)  # fmt: skip
 
 
 # ------------------------------------------------------------------ the tables are whole

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from test_runs_rules import GOOD, T0, Chat, wire
 
 from wstape.analyzer.api import Analysis, iter_verdicts
-from wstape.analyzer.cli.analyze import analyze as analyze_command
+from wstape.analyzer.cli.analyze import analyze_command
 from wstape.analyzer.compare.comparison import compare_reports
 from wstape.analyzer.pipeline.runs import REMEMBER_S
 from wstape.analyzer.reports.html import report_html

@@ -20,7 +20,7 @@ from wstape.recorder.capture import (
     Message,
     Open,
     read_capture,
-    read_messages,
+    read_capture_messages,
     segment_files,
 )
 
@@ -65,7 +65,7 @@ def test_rotation_keeps_every_frame_and_each_segment_reads_alone(tmp_path: Path)
     names = write_sample(tmp_path, payloads, segment_bytes=4096, clock=lambda: next(clock),
                          flush_interval=0.0)  # fmt: skip
     assert len(names) > 3
-    got = [m.payload for m in read_messages(tmp_path)]
+    got = [m.payload for m in read_capture_messages(tmp_path)]
     assert got == [p for _, _, p in payloads]
     # a middle segment alone still names its connection (re-declared open)
     middle = list(read_capture(tmp_path / names[len(names) // 2]))
@@ -131,7 +131,7 @@ def test_two_sessions_in_one_folder_merge_by_time(tmp_path: Path) -> None:
         b.message("cb", 2.5 + i, True, True, f"b{i}".encode())
     a.close_all()
     b.close_all()
-    got = [m.payload.decode() for m in read_messages(tmp_path)]
+    got = [m.payload.decode() for m in read_capture_messages(tmp_path)]
     assert got == ["a0", "b0", "a1", "b1", "a2", "b2", "a3", "b3", "a4", "b4"]
 
 

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from PIL import Image
 from recordings import recorded
 
-from wstape.analyzer.cli.compare import compare
+from wstape.analyzer.cli.compare import compare_command
 from wstape.analyzer.compare.comparison import judge_metric
 from wstape.analyzer.compare.model import Change, Metric, Thresholds, Unit
 
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def invoke(*args: str | os.PathLike):
-    return CliRunner().invoke(compare, [str(a) for a in args])
+    return CliRunner().invoke(compare_command, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from wstape.demo.players import Frame, Transcript, chat, event_of, play, user_me
 from wstape.demo.scenarios import SCENARIOS, Timing, events, script
 
 FAST = ("--think-delay", "0.01", "--tool-delay", "0.05", "--slow-tool-delay", "0.3",
-        "--first-delay", "0.3", "--ping-interval", "0")  # fmt: skip
+        "--first-delay", "0.3", "--silence-delay", "0.3", "--ping-interval", "0")  # fmt: skip
 GOOD = ["agent_started", "agent_thinking", "tool_executing", "partial_result", "tool_completed",
         "agent_thinking", "agent_completed"]  # fmt: skip
 EXPECTED = {
@@ -62,6 +62,7 @@ EXPECTED = {
         "agent_thinking",
         "agent_completed",
     ],
+    "silent": GOOD,
 }
 
 
@@ -160,6 +161,23 @@ def test_slow_first_waits_before_agent_started(fast):
     assert received[0][1]["type"] == "agent_started" and received[0][0] >= 0.28
     _, quick = asyncio.run(timed_run(fast.url, {"content": "x"}))
     assert quick[0][0] < 0.2
+
+
+def test_silent_pauses_after_planning_with_no_tool_running(fast):
+    payload = {"content": "x", "scenario": "silent", "silence_delay": 0.4}
+    _, received = asyncio.run(timed_run(fast.url, payload))
+    (thinking, _), (executing, _) = [(m["type"], t) for t, m in received][1:3]
+    assert (thinking, executing) == ("agent_thinking", "tool_executing")
+    assert received[2][0] - received[1][0] >= 0.38
+
+
+def test_buffer_holds_a_runs_events_and_sends_them_together(start_backend):
+    backend = start_backend(*FAST, "--think-delay", "0.1", "--buffer")
+    _, received = asyncio.run(timed_run(backend.url, {"content": "x"}))
+    assert [m["type"] for _, m in received] == GOOD
+    at = [t for t, _ in received]
+    assert at[0] >= 0.45  # nothing until the run's last event was due (0.5 s of pauses)
+    assert at[-1] - at[0] < at[0] / 5  # then everything at once
 
 
 def test_binary_and_large_text_echo_byte_identical(fast):

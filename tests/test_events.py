@@ -4,18 +4,31 @@ what another backend calls things, and no frame, however hostile, makes extracti
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wstape.analyzer.profile import DEFAULT_PROFILE, ProfileError, load_profile, profile_from_dict
-from wstape.analyzer.protocols.events import Canonical, Event, Frame, to_event
+from wstape.analyzer.profile import (
+    DEFAULT_PROFILE,
+    Profile,
+    ProfileError,
+    load_profile,
+    profile_from_dict,
+)
+from wstape.analyzer.protocols.events import Canonical, Event, Frame
+from wstape.analyzer.protocols.json_dialects import DEFAULT_TYPES
 
 EXAMPLE_PROFILE = Path(__file__).resolve().parent.parent / "analyzer" / "profiles" / "example.toml"
 IDS = {"run_id": "run-1", "thread_id": "thread-1", "user_id": "alice"}
 TOOL = {"tool_name": "search", "execution_id": "exec-1"}
+
+
+def to_event(frame: Frame, profile: Profile = DEFAULT_PROFILE) -> Event:
+    (event,) = profile.protocol.decoder().feed(frame)  # wstape-json: one event per frame
+    return event
 
 
 def server(obj: object) -> Event:
@@ -161,6 +174,15 @@ def test_example_profile_reads_another_backends_dialect() -> None:
     assert not profile.require_tools
 
 
+def test_a_profile_may_name_its_protocol() -> None:
+    assert profile_from_dict({"protocol": "wstape-json"}) == DEFAULT_PROFILE
+
+
+def test_a_profiles_protocol_reaches_worker_processes_whole() -> None:
+    protocol = load_profile(EXAMPLE_PROFILE).protocol
+    assert pickle.loads(pickle.dumps(protocol)) == protocol
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -169,6 +191,7 @@ def test_example_profile_reads_another_backends_dialect() -> None:
         ({"targets": {"max_tool_s": -1}}, "targets.max_tool_s must be a positive number"),
         ({"fields": {"run_id": 3}}, "fields.run_id must be a list of strings"),
         ({"fields": {"runid": ["x"]}}, "unknown keys in [fields]"),
+        ({"protocol": "morse"}, "protocol: 'morse' is not one of wstape-json"),
     ],
 )  # fmt: skip
 def test_bad_profile_says_which_key_is_wrong(data: dict, message: str) -> None:
@@ -210,7 +233,7 @@ def test_extraction_never_raises_on_arbitrary_bytes(
 
 @pytest.mark.fuzz
 @settings(max_examples=3 * settings.default.max_examples, deadline=None)
-@given(obj=objects, kind=st.sampled_from(list(DEFAULT_PROFILE.types) + ["system_message"]))
+@given(obj=objects, kind=st.sampled_from(list(DEFAULT_TYPES) + ["system_message"]))
 def test_extraction_never_raises_on_arbitrary_json(obj: dict, kind: str) -> None:
     for candidate in (obj, {**obj, "type": kind}, {"type": kind, "payload": obj}):
         event = server(json.dumps(candidate).encode())

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -268,3 +269,28 @@ def test_a_capture_deleted_mid_recording_is_reported_once_and_traffic_goes_on(
     assert "stays readable" not in errors[0]
     assert rec.recorder.last_status["lost"] > 0  # from when the recorder noticed
     assert not rec.out.exists(), "what the user deleted stays deleted"
+
+
+def test_wstape_record_exits_1_and_says_so_last_when_traffic_was_not_recorded(
+    tmp_path, backend, processes: Processes
+) -> None:
+    port, out = free_port(), tmp_path / "capture"
+    proc = processes.start(
+        [sys.executable, "-m", "wstape", "record", "--upstream", f"http://127.0.0.1:{backend.port}",
+         "--listen", f"127.0.0.1:{port}", "--out", str(out)],
+        "record",
+    )  # fmt: skip
+    wait_listening(port, proc)
+    # The file size limit of file_size_limit() above, set on `wstape record`'s mitmdump.
+    (mitmdump,) = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                 text=True).stdout.split()  # fmt: skip
+
+    def fault() -> None:
+        limit = segment_files(out)[-1].stat().st_size + 64 * 1024
+        resource.prlimit(int(mitmdump), resource.RLIMIT_FSIZE, (limit, limit))
+
+    asyncio.run(chat_across(f"ws://127.0.0.1:{port}/ws?user_id=u", fault))
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(20) == 1
+    last = proc.log_path.read_text().strip().splitlines()[-1]
+    assert "frames NOT RECORDED; the capture is incomplete" in last

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from recordings import recorded
 from test_runs_rules import Chat
 
-from wstape.analyzer.cli.analyze import analyze
-from wstape.analyzer.cli.compare import compare
+from wstape.analyzer.cli.analyze import analyze_command
+from wstape.analyzer.cli.compare import compare_command
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -81,7 +81,7 @@ def test_analyze_html_opens_with_plots_and_failed_runs_first(
     release, open_page, tmp_path: Path
 ) -> None:
     out = tmp_path / "report.html"
-    result = CliRunner().invoke(analyze, [str(release("mixed")), "-q", "--html", str(out)])
+    result = CliRunner().invoke(analyze_command, [str(release("mixed")), "-q", "--html", str(out)])
     assert result.exit_code == 1, result.output
     page = open_page(out)
     assert page.title() == "wstape analyze"
@@ -107,7 +107,7 @@ def test_compare_html_shows_the_regression_and_both_releases(
 ) -> None:
     out = tmp_path / "compare.html"
     args = [str(release("base")), str(release("dropped-thinking")), "--html", str(out)]
-    result = CliRunner().invoke(compare, [*args, "--timelines", "3"])
+    result = CliRunner().invoke(compare_command, [*args, "--timelines", "3"])
     assert result.exit_code == 1, result.output
     page = open_page(out)
     assert page.title() == "wstape compare"
@@ -128,7 +128,9 @@ def test_a_hostile_run_id_is_shown_as_text(open_page, tmp_path: Path) -> None:
     hostile = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
     chat = Chat().connect("c1", "mallory").run("c1", "mallory", hostile).close("c1", 5)
     out = tmp_path / "hostile.html"
-    result = CliRunner().invoke(analyze, [str(chat.write(tmp_path / "cap")), "--html", str(out)])
+    result = CliRunner().invoke(
+        analyze_command, [str(chat.write(tmp_path / "cap")), "--html", str(out)]
+    )
     assert result.exit_code == 0, result.output
     page = open_page(out)
     assert page.dialogs == []

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_runs_rules import GOOD, Chat
 
-from wstape.analyzer.cli.analyze import analyze as analyze_command
+from wstape.analyzer.cli.analyze import analyze_command
 from wstape.analyzer.sources.reading import read_records
 from wstape.recorder.capture import CaptureError, Close, Error, Message, Open
 

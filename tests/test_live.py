@@ -212,3 +212,13 @@ def test_watch_of_a_missing_capture_or_pid_without_follow_exits_2(tmp_path: Path
     )  # fmt: skip
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert ("--pid goes with --follow" if args else "no such file or folder") in result.stderr
+
+
+def test_watch_judges_by_the_targets_given(tmp_path: Path):
+    capture = Chat().connect("c1", "u1").run("c1", "u1", "run-1", at=1.0).write(tmp_path / "cap")
+    result = subprocess.run(
+        [*WSTAPE, "watch", str(capture), "--max-total-s", "0.5"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "run-1" in result.stdout and "FAILED slow_total" in result.stdout

@@ -15,9 +15,10 @@ from test_runs_rules import GOOD, Chat, ids
 
 from wstape import analyze
 from wstape.analyzer import parallel
-from wstape.analyzer.cli.analyze import analyze as analyze_command
-from wstape.analyzer.parallel import EVENT_FIELDS, pack_event, unpack_event
-from wstape.analyzer.protocols.events import Event, to_event
+from wstape.analyzer.cli.analyze import analyze_command
+from wstape.analyzer.parallel import pack_event, unpack_event
+from wstape.analyzer.profile import DEFAULT_PROFILE
+from wstape.analyzer.protocols.events import EVENT_FIELDS, Event
 from wstape.analyzer.sources.reading import parts, read_records
 from wstape.recorder.capture import CaptureError, CaptureWriter, Message
 
@@ -134,10 +135,11 @@ def test_an_unreadable_input_fails_when_its_turn_comes(tmp_path: Path, capture) 
 
 def test_events_travel_as_tuples_and_come_back_equal(capture: Path) -> None:
     assert EVENT_FIELDS == tuple(f.name for f in fields(Event))
+    decoder = DEFAULT_PROFILE.protocol.decoder()
     for record in read_records(capture):
         if isinstance(record, Message):
-            event = to_event(record)
-            assert unpack_event(pack_event(event)) == event
+            for event in decoder.feed(record):
+                assert unpack_event(pack_event(event)) == event
 
 
 def test_cli_workers_gives_the_same_json(capture: Path) -> None:

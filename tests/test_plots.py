@@ -16,14 +16,14 @@ from PIL import Image
 from recordings import recorded
 
 from wstape import analyze as analyze_captures
-from wstape.analyzer.cli.analyze import analyze
+from wstape.analyzer.cli.analyze import analyze_command
 from wstape.analyzer.reports.plots import FAIL_COLOR, TOOL_COLOR, failed_first, report_figure
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def invoke(*args: str | os.PathLike):
-    return CliRunner().invoke(analyze, [str(a) for a in args])
+    return CliRunner().invoke(analyze_command, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

@@ -231,6 +231,26 @@ def test_deep_nesting_gives_records_or_one_clear_error(
     assert error is not None
 
 
+def rss_mib() -> float:
+    """This process's resident memory, from /proc: tracemalloc does not see msgpack's C stack."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
+
+
+@pytest.mark.skipif(
+    msgpack.version < (1, 2),
+    reason="msgpack 1.1 keeps about 80 KB per refused nesting, and mitmproxy 11.0.2 (Python "
+    "3.11) holds msgpack at 1.1.0 (docs/fuzzing.md)",
+)
+def test_refusing_deep_nesting_again_and_again_keeps_no_memory(tmp_path: Path) -> None:
+    file = write(tmp_path, pack(HEADER) + b"\x91" * 1025 + b"\xc0")
+    before = rss_mib()
+    for _ in range(2000):  # about 160 MiB kept, were each refusal to keep 80 KB
+        with pytest.raises(CaptureError, match="nested too deeply"):
+            list(read_capture(file))
+    assert rss_mib() - before < MEMORY_BOUND / 2**20
+
+
 # ------------------------------------------------------------ wrong types and bad text
 
 msgpack_values = st.recursive(

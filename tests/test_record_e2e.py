@@ -129,6 +129,34 @@ def test_handshake_secrets_never_reach_disk_and_files_are_private(start_backend,
     assert "user_id=alice" in opened.path
 
 
+def test_credentials_under_any_header_query_or_subprotocol_never_reach_disk(
+    start_backend, start_recorder
+):
+    backend = start_backend()
+    rec = start_recorder(f"http://127.0.0.1:{backend.port}")
+    token = "dG9rZW4tbm90LXJlYWwtNzc0"
+    k8s = f"base64url.bearer.authorization.k8s.io.{token}"
+    secrets = [token, "OPAQUE-TOKEN-31f", "OAUTH-CODE-88a", "CAS-TICKET-4d2"]
+    seen = asyncio.run(
+        converse(
+            rec.url(path=f"/ws?user_id=alice&code={secrets[2]}&ticket={secrets[3]}"),
+            [{"type": "echo", "payload": "hi"}],
+            headers={"X-Custom": f"Bearer {secrets[1]}"},
+            subprotocols=[k8s],
+            done_when=lambda s: len(s.received) >= 2,
+        )
+    )
+    rec.stop()
+    assert seen.subprotocol == k8s  # the traffic itself is untouched
+    for file in rec.out.iterdir():
+        data = file.read_bytes()
+        for secret in secrets:
+            assert secret.encode() not in data, f"{secret} leaked into {file.name}"
+    opened = next(r for r in read_capture(rec.out) if isinstance(r, Open))
+    assert opened.subprotocol == "base64url.bearer.authorization.k8s.io.[REDACTED]"
+    assert "user_id=alice" in opened.path and "code=[REDACTED]" in opened.url
+
+
 def test_redaction_can_be_turned_off(start_backend, start_recorder):
     backend = start_backend()
     rec = start_recorder(f"http://127.0.0.1:{backend.port}", redact=False)

@@ -42,3 +42,34 @@ def test_query_tokens_are_redacted_and_other_params_kept() -> None:
     for secret in ("abc", "pw", JWT):
         assert secret not in out.replace(REDACTED, "")
     assert "user_id=alice" in out and out.startswith("wss://u:")
+
+
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        ("X-Custom", "Bearer opaque-0123", f"Bearer {REDACTED}"),
+        ("X-Forwarded-Credentials", "Basic dXNlcjpwYXNz", REDACTED),  # its name says secret
+        ("X-Upstream", "basic dXNlcjpwYXNz", f"basic {REDACTED}"),
+        ("X-Note", "key sk-proj-T3stKeyNotReal0123456789ab", f"key {REDACTED}"),
+        ("User-Agent", "Mozilla/5.0 (basic client)", "Mozilla/5.0 (basic client)"),
+    ],
+)
+def test_credentials_in_headers_of_any_name_are_redacted(name, value, expected) -> None:
+    assert redact_header(name, value) == expected
+
+
+@pytest.mark.parametrize("param", ["code", "ticket", "state", "session_id", "sid"])
+def test_oauth_and_session_parameters_are_redacted_in_urls_and_paths(param: str) -> None:
+    for url in (
+        f"wss://h/cb?{param}=SECRET-1&user_id=alice",
+        f"/cb?{param}=SECRET-1&user_id=alice",
+    ):
+        redacted = redact_url(url)
+        assert "SECRET-1" not in redacted and "user_id=alice" in redacted
+
+
+def test_a_bearer_token_inside_any_subprotocol_is_redacted() -> None:
+    k8s = "base64url.bearer.authorization.k8s.io.dG9rZW4tc2VjcmV0"
+    assert redact_subprotocol(f"{k8s}, v4.channel.k8s.io") == (
+        f"base64url.bearer.authorization.k8s.io.{REDACTED}, v4.channel.k8s.io"
+    )

@@ -18,7 +18,8 @@ from wstape.analyzer.reports.report import Report
 
 RUN_KEYS = {
     "run_id", "thread_id", "user_id", "connections", "status", "outcome", "failures",
-    "warnings", "events", "first_event_s", "total_s", "tools",
+    "warnings", "events", "first_event_s", "total_s", "first_text_s", "longest_silence_s",
+    "longest_silence", "stream", "buffered", "tools",
 }  # fmt: skip
 
 
@@ -94,6 +95,12 @@ def test_json_report_has_the_documented_shape() -> None:
         },
         "first_event_s": 0.1,
         "total_s": 0.8,
+        # 0.1 s between any two events outside the tool call (its 0.2 s are left out).
+        "first_text_s": 0.4,
+        "longest_silence_s": 0.1,
+        "longest_silence": {"after": "agent_started", "before": "agent_thinking", "at_s": 0.1},
+        "stream": {"events": 1, "chars": 15, "span_s": 0.0, "chars_per_s": None},
+        "buffered": None,
         "tools": [{"name": "search", "execution_id": "exec-1", "duration_s": 0.3}],
     }  # fmt: skip
     assert bad["failures"] == [

@@ -176,7 +176,9 @@ def test_slow_tool_fails_run(chat: Chat) -> None:
 
 
 def test_slow_run_fails_slow_total(chat: Chat) -> None:
-    steps = tuple((o + (31 if e == "agent_completed" else 0), e, f) for o, e, f in GOOD)
+    # Slow but never silent for long (that is long_silence): still thinking every 10 s.
+    thinking = tuple((10.0 * i, "agent_thinking", {"thought": "still at it"}) for i in (1, 2, 3))
+    steps = (*GOOD[:-1], *thinking, (31.8, *GOOD[-1][1:]))
     verdict = only(chat.run("c1", "alice", "run-1", steps=steps).close("c1", 40).report())
     assert verdict.codes == ("slow_total",)
 

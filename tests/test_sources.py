@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from test_runs_rules import GOOD, Chat
 
 from wstape import analyze, load
-from wstape.analyzer.cli.analyze import analyze as analyze_command
+from wstape.analyzer.cli.analyze import analyze_command
 from wstape.analyzer.sources.reading import Kind, detect, read_records
 from wstape.demo.session import one_run_per_user
 from wstape.recorder.capture import CaptureError, Close, Message, Open

@@ -13,6 +13,7 @@ from wstape.analyzer.api import resolve_profile
 from wstape.analyzer.cli.common import (
     EXIT_FAILED,
     InputError,
+    given_targets,
     input_errors,
     target_options,
     warn,
@@ -26,9 +27,10 @@ from wstape.analyzer.progress import tracked_paths
 from wstape.analyzer.reports.junit import junit_xml
 from wstape.analyzer.reports.report import Report, merge
 from wstape.analyzer.reports.text import render_run, render_summary
+from wstape.recorder.private import open_private
 
 
-@click.command()
+@click.command("analyze")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option(
     "--profile", type=click.Path(dir_okay=False, path_type=str),
@@ -58,12 +60,9 @@ from wstape.analyzer.reports.text import render_run, render_summary
 )  # fmt: skip
 @click.option("-q", "--quiet", is_flag=True, help="Print only the summary, not each run's report.")
 @split_options
-def analyze(
+def analyze_command(
     paths: tuple[str, ...],
     profile: str | None,
-    max_first_event_s: float | None,
-    max_tool_s: float | None,
-    max_total_s: float | None,
     json_out: str | None,
     junit: str | None,
     plot: str | None,
@@ -95,11 +94,7 @@ def analyze(
       wstape analyze captures/2026-* -q --workers 8
       wstape analyze captures/2026-* -q --dask tcp://scheduler:8786
     """
-    targets = {
-        "max_first_event_s": max_first_event_s,
-        "max_tool_s": max_tool_s,
-        "max_total_s": max_total_s,
-    }
+    targets = given_targets()
     stream = not quiet and json_out != "-"
 
     def show(verdict: Verdict) -> None:
@@ -156,11 +151,11 @@ def _write(report: Report, json_out: str | None, junit: str | None) -> None:
     else:
         click.echo(render_summary(report))
     if json_out and json_out != "-":
-        with open(json_out, "w", encoding="utf-8") as out:
+        with open_private(json_out, "w", encoding="utf-8") as out:
             json.dump(report.to_json(), out, indent=2, ensure_ascii=False)
             out.write("\n")
     if junit:
-        with open(junit, "wb") as out:
+        with open_private(junit, "wb") as out:
             out.write(junit_xml(report))
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 import click
 
+from wstape.analyzer.reports.visible import visible
 from wstape.recorder.capture import CaptureError
 
 EXIT_OK = 0
@@ -33,7 +34,7 @@ def input_errors() -> Iterator[None]:
 
 
 def warn(message: str) -> None:
-    click.echo(f"warning: {message}", err=True)
+    click.echo(f"warning: {visible(message)}", err=True)
 
 
 _POSITIVE = click.FloatRange(min=0, min_open=True)
@@ -42,12 +43,30 @@ _TARGETS = (
      "user's message (default 2, or the profile's)."),
     ("--max-tool-s", "Fail a run with a tool that runs longer than S seconds (default 10)."),
     ("--max-total-s", "Fail a run that takes longer than S seconds in all (default 30)."),
+    ("--max-silence-s", "Fail a run that leaves its user more than S seconds without an event, "
+     "time inside a running tool call left out (default 15): long_silence."),
+    ("--max-first-text-s", "Fail a run whose first text (a partial result) comes later than S "
+     "seconds after the user's message: slow_first_text (no target by default)."),
 )  # fmt: skip
+_GIVEN = "wstape.targets"  # where the options leave their values, in the click context's meta
 
 
 def target_options(command: Callable) -> Callable:
-    """--max-first-event-s, --max-tool-s, --max-total-s: the timing targets a run is judged
-    by, the same options in every command that judges runs."""
+    """The --max-* options: the timing targets a run is judged by, the same options in every
+    command that judges runs; the command reads them with `given_targets()`."""
     for name, help_text in reversed(_TARGETS):  # click lists options in decoration order
-        command = click.option(name, type=_POSITIVE, metavar="S", help=help_text)(command)
+        option = click.option(
+            name, type=_POSITIVE, metavar="S", help=help_text, expose_value=False,
+            callback=_keep_target,
+        )  # fmt: skip
+        command = option(command)
     return command
+
+
+def _keep_target(ctx: click.Context, param: click.Parameter, value: float | None) -> None:
+    ctx.meta.setdefault(_GIVEN, {})[param.name] = value
+
+
+def given_targets() -> dict[str, float | None]:
+    """The targets given on the command line, by Targets field name; None where not given."""
+    return dict(click.get_current_context().meta.get(_GIVEN, {}))

@@ -11,6 +11,7 @@ import click
 from wstape.analyzer.cli.common import (
     EXIT_FAILED,
     InputError,
+    given_targets,
     input_errors,
     target_options,
     warn,
@@ -19,6 +20,7 @@ from wstape.analyzer.cli.split import Split, resolve, split_options
 from wstape.analyzer.parallel import ClusterError
 from wstape.analyzer.profile import ProfileError
 from wstape.analyzer.reports.report import Report
+from wstape.recorder.private import open_private
 
 PLOT_SUFFIXES = (".png", ".svg")
 
@@ -95,7 +97,7 @@ THRESHOLD_HELP = {
 }
 
 
-@click.command(help=HELP)
+@click.command("compare", help=HELP)
 @click.argument("baseline", type=click.Path(path_type=str))
 @click.argument("candidate", type=click.Path(path_type=str))
 @click.option(
@@ -157,7 +159,7 @@ THRESHOLD_HELP = {
     help="Runs per release whose timelines the HTML report draws, failed first (default 20).",
 )
 @split_options
-def compare(
+def compare_command(
     baseline: str,
     candidate: str,
     alpha: float,
@@ -167,9 +169,6 @@ def compare(
     min_events_change: float,
     max_rate_change: float,
     profile: str | None,
-    max_first_event_s: float | None,
-    max_tool_s: float | None,
-    max_total_s: float | None,
     json_out: str | None,
     plot: str | None,
     html: str | None,
@@ -183,11 +182,7 @@ def compare(
     thresholds = Thresholds(
         alpha, max_p50_increase, max_p95_increase, min_change_s, min_events_change, max_rate_change
     )
-    targets = {
-        "max_first_event_s": max_first_event_s,
-        "max_tool_s": max_tool_s,
-        "max_total_s": max_total_s,
-    }
+    targets = given_targets()
     with input_errors():
         split = resolve(workers, dask)
         base, cand = read_releases(baseline, candidate, profile, bool(html), targets, split)
@@ -256,7 +251,7 @@ def write_outputs(
     else:
         click.echo(comparison.text(), nl=False)
     if json_out and json_out != "-":
-        with open(json_out, "w", encoding="utf-8") as out:
+        with open_private(json_out, "w", encoding="utf-8") as out:
             json.dump(comparison.to_json(), out, indent=2, ensure_ascii=False)
             out.write("\n")
     if plot:

@@ -27,7 +27,8 @@ HEALTHY = {"good", "tool_error", "reconnect"}
     "scenarios",
     multiple=True,
     help="One user per scenario (repeatable): good, tool_error, slow_tool, slow_first, "
-    "missing_event, unpaired_tool, late_event, no_completion, drop, leak, reconnect.",
+    "missing_event, unpaired_tool, late_event, no_completion, drop, leak, reconnect, silent "
+    "(16 s without an event).",
 )
 def demo(out: Path | None, scenarios: tuple[str, ...]) -> None:
     """Start the demo backend and the recorder, play a few concurrent users through

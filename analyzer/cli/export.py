@@ -21,6 +21,7 @@ from wstape.analyzer.export.formats import (
 )
 from wstape.analyzer.profile import ProfileError, load_profile
 from wstape.analyzer.sources.reading import read_messages
+from wstape.recorder.private import open_private
 
 
 @click.command()
@@ -89,5 +90,9 @@ def _opened(output: str, binary: bool) -> Iterator[IO]:
     if output == "-":
         yield sys.stdout.buffer if binary else sys.stdout
         return
-    with open(output, "wb") if binary else open(output, "w", encoding="utf-8", newline="") as out:
+    opened = (
+        open_private(output, "wb") if binary
+        else open_private(output, "w", encoding="utf-8", newline="")
+    )  # fmt: skip
+    with opened as out:
         yield out

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from wstape.analyzer.cli.analyze import analyze
-from wstape.analyzer.cli.compare import compare
+from wstape.analyzer.cli.analyze import analyze_command
+from wstape.analyzer.cli.compare import compare_command
 from wstape.analyzer.cli.demo import demo
 from wstape.analyzer.cli.export import export
 from wstape.analyzer.cli.pipes import quiet_when_reader_leaves
@@ -41,7 +41,7 @@ def main() -> None:
     quiet_when_reader_leaves()
 
 
-for command in (record, analyze, watch_command, compare, export, demo):
+for command in (record, analyze_command, watch_command, compare_command, export, demo):
     main.add_command(command)
 main.add_command(replay)
 

@@ -14,7 +14,13 @@ from pathlib import Path
 import click
 
 from wstape.analyzer.api import resolve_profile
-from wstape.analyzer.cli.common import EXIT_FAILED, InputError, target_options
+from wstape.analyzer.cli.common import (
+    EXIT_FAILED,
+    InputError,
+    given_targets,
+    target_options,
+    warn,
+)
 from wstape.analyzer.cli.watch import LiveOutput, json_lines_file
 from wstape.analyzer.live import watch
 from wstape.analyzer.profile import Profile, ProfileError
@@ -28,6 +34,7 @@ from wstape.recorder.launch import (
     check_upstream,
     parse_listen,
 )
+from wstape.recorder.private import readable_by_others
 
 # mitmdump's per-connection chatter; shown only with --verbose.
 CHATTER = re.compile(r"(client|server) (connect|disconnect)|Loading script")
@@ -153,7 +160,22 @@ def _validate_listen(ctx, param, value):
 @click.option(
     "--no-redact",
     is_flag=True,
-    help="Keep handshake secrets (Authorization, Cookie, tokens) in the capture.",
+    help="Keep secrets in the capture: handshake credentials and the keys, tokens, passwords "
+    "and card numbers in message payloads are redacted unless this is given.",
+)
+@click.option(
+    "--redact-field",
+    "redact_fields",
+    multiple=True,
+    metavar="NAME",
+    help="Also redact this JSON field's value from payloads, at any depth (repeatable).",
+)
+@click.option(
+    "--redact-pattern",
+    "redact_patterns",
+    multiple=True,
+    metavar="REGEX",
+    help="Also redact what this regular expression matches in text payloads (repeatable).",
 )
 @click.option(
     "--segment-mb",
@@ -209,6 +231,8 @@ def record(
     upstream_ca,
     insecure,
     no_redact,
+    redact_fields,
+    redact_patterns,
     segment_mb,
     flush_ms,
     extra,
@@ -216,13 +240,13 @@ def record(
     live_json,
     profile,
     verbose,
-    **targets,
 ) -> None:
     """Record WebSocket traffic through mitmproxy until Ctrl-C or SIGTERM.
 
     In front of a backend (reverse proxy), clients connect to --listen and
     wstape forwards to --upstream; ws:// and wss:// work on the same port.
-    On Ctrl-C or SIGTERM the capture is flushed and closed, and the exit code is 0.
+    On Ctrl-C or SIGTERM the capture is flushed and closed, and the exit code is 0,
+    or 1 when part of the traffic could not be written (the last line says so).
 
     With --live, each chat run's verdict is printed as soon as the run is judged
     (see `wstape watch`), and the summary once the capture is closed; the exit
@@ -238,6 +262,13 @@ def record(
       mitmdump -s "$(wstape record --addon-path)" --set wstape_dir=captures/today
     """
     host, port = listen
+    for pattern in redact_patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise click.BadParameter(f"{pattern!r}: {exc}", param_hint="--redact-pattern") from None
+    if out.is_dir() and readable_by_others(out):
+        warn(f"{out} is readable by other users; the capture files in it are not (0600)")
     cfg = RecordConfig(
         out=out.resolve(),
         upstream=upstream,
@@ -248,11 +279,13 @@ def record(
         upstream_ca=upstream_ca,
         insecure=insecure,
         redact=not no_redact,
+        redact_fields=redact_fields,
+        redact_patterns=redact_patterns,
         segment_mb=segment_mb,
         flush_ms=flush_ms,
         extra=tuple(extra),
     )
-    setup = LiveSetup.of(profile, live_json, targets) if live or live_json else None
+    setup = LiveSetup.of(profile, live_json, given_targets()) if live or live_json else None
     with json_lines_file(setup.json_path if setup else None) as json_lines:
         failed = record_until_stopped(cfg, verbose, setup, json_lines)
     if failed:
@@ -344,4 +377,10 @@ def record_until_stopped(
         output.summary(report)
     if code not in (0, -signal.SIGTERM) and not stop_requested.is_set():
         raise InputError(f"mitmdump exited with code {code}")
+    lost = recorder.last_status.get("lost", 0)
+    if lost:
+        # The traffic went on, the capture did not: a script must not take it for whole.
+        status.line(f"wstape: {lost:,} frames NOT RECORDED; the capture is incomplete "
+                    "(the error above says why)")  # fmt: skip
+        raise SystemExit(EXIT_FAILED)
     return report is not None and report.tally.failed > 0

@@ -16,6 +16,7 @@ from wstape.analyzer.replay.drive import ReplayError, ReplayOptions, ReplayResul
 from wstape.analyzer.replay.drive import replay as replay_capture
 from wstape.analyzer.reports.report import Report
 from wstape.analyzer.reports.text import render_summary
+from wstape.recorder.private import open_private
 
 JSON_VERSION = 1
 ROWS = 40  # connections listed; failed ones first, the rest are counted
@@ -195,7 +196,7 @@ def _show(result: ReplayResult, report: Report, json_out: str | None) -> None:
         click.echo(render_replay(result) + "\n\nanalysis of the replayed capture:")
         click.echo(render_summary(report))
     if json_out and json_out != "-":
-        with open(json_out, "w", encoding="utf-8") as file:
+        with open_private(json_out, "w", encoding="utf-8") as file:
             json.dump(result_json(result, report), file, indent=2, ensure_ascii=False)
             file.write("\n")
 

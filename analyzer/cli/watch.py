@@ -14,7 +14,14 @@ from typing import IO
 
 import click
 
-from wstape.analyzer.cli.common import EXIT_FAILED, InputError, input_errors, target_options, warn
+from wstape.analyzer.cli.common import (
+    EXIT_FAILED,
+    InputError,
+    given_targets,
+    input_errors,
+    target_options,
+    warn,
+)
 from wstape.analyzer.live import LiveVerdict, live_json, live_line, summary_line, watch
 from wstape.analyzer.profile import ProfileError
 from wstape.analyzer.reports.report import Report
@@ -102,7 +109,6 @@ def watch_command(
     pid: int | None,
     json_lines: str | None,
     profile: str | None,
-    **targets: float | None,
 ) -> None:
     """Print a verdict per chat run of the capture at PATH as soon as the run is judged.
 
@@ -130,7 +136,7 @@ def watch_command(
     with input_errors(), json_lines_file(json_lines) as out:
         live = LiveOutput(click.echo, out)
         try:
-            report = watch(path, profile, live.verdict, follow, stop, warn, **targets)
+            report = watch(path, profile, live.verdict, follow, stop, warn, **given_targets())
         except ProfileError as exc:
             raise InputError(str(exc)) from None
         live.summary(report)

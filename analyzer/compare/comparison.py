@@ -4,7 +4,8 @@ and a change past its threshold. Pure over Reports; `compare()` adds the reading
 
 The rule, per metric (thresholds are `Thresholds`, the CLI's options):
 
-- times (first-event latency, each tool's duration, total duration; lower is better): regressed
+- times (first-event latency, first text, each tool's duration, total duration, longest silence;
+  lower is better): regressed
   when a one-sided Mann-Whitney U test says the candidate is slower (p < alpha) AND its p50 rose
   by more than `max_p50_increase` or its p95 by more than `max_p95_increase`, that rise also
   being at least `min_change_s` seconds;
@@ -69,17 +70,26 @@ class Comparison:
 
 # ---------------------------------------------------------------- metrics from verdicts
 
+# The distributions, in report order: first event, each tool, total, events per run, then the
+# times of what the user's screen showed.
+TIMES = ("first_event_s", "total_s")
+SCREEN_TIMES = ("first_text_s", "longest_silence_s")
+
 
 def _release(report: Report) -> Release:
     return Release(report.captures, len(report.verdicts), len(report.verdicts) - len(report.failed))
 
 
 def _values(verdicts: Iterable[Verdict]) -> dict[str, list[float]]:
-    values: dict[str, list[float]] = {"first_event_s": [], "total_s": [], "events_per_run": []}
+    values: dict[str, list[float]] = {name: [] for name in (*TIMES, *SCREEN_TIMES)}
+    values["events_per_run"] = []
     for verdict in verdicts:
-        if verdict.first_event_s is not None:
-            values["first_event_s"].append(verdict.first_event_s)
-        values["total_s"].append(verdict.total_s)
+        for name, value in (
+            ("first_event_s", verdict.first_event_s), ("first_text_s", verdict.first_text_s),
+            ("total_s", verdict.total_s), ("longest_silence_s", verdict.longest_silence_s),
+        ):  # fmt: skip
+            if value is not None:  # a run that showed no text has no first text, and so on
+                values[name].append(value)
         # Agent events the backend sent; the user's own message is not one it can lose.
         values["events_per_run"].append(float(sum(verdict.coverage.values())))
         for tool in verdict.tools:
@@ -100,7 +110,7 @@ def metrics(baseline: Report, candidate: Report) -> list[Metric]:
     base, cand = _values(baseline.verdicts), _values(candidate.verdicts)
     tools = sorted({n for n in (*base, *cand) if n.startswith("tool_s:")})
     out = []
-    for name in ("first_event_s", *tools, "total_s", "events_per_run"):
+    for name in ("first_event_s", *tools, "total_s", "events_per_run", *SCREEN_TIMES):
         unit = Unit.EVENTS if name == "events_per_run" else Unit.SECONDS
         out.append(
             Metric(
@@ -135,7 +145,9 @@ def _label(name: str) -> str:
         return f"{name.split(':', 1)[1]} rate"
     return {
         "first_event_s": "first event (s)",
+        "first_text_s": "first text (s)",
         "total_s": "total (s)",
+        "longest_silence_s": "longest silence (s)",
         "events_per_run": "events per run",
         "pass_rate": "pass rate",
     }[name]

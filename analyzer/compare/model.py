@@ -52,7 +52,7 @@ class Thresholds:
 class Metric:
     """One metric's samples in both releases: values (times, events) or hits out of runs."""
 
-    name: str  # stable id: first_event_s, tool_s:NAME, total_s, events_per_run, pass_rate, ...
+    name: str  # stable id: first_event_s, first_text_s, tool_s:NAME, total_s, ... pass_rate
     label: str
     unit: Unit
     lower_is_better: bool

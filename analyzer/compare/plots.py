@@ -13,6 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from wstape.analyzer.compare.model import Change, MetricChange, Unit
+from wstape.analyzer.compare.text import shown
 
 if TYPE_CHECKING:
     from wstape.analyzer.compare.comparison import Comparison
@@ -28,6 +29,10 @@ def _target(change: MetricChange, comparison: Comparison) -> float | None:
     name = change.metric.name
     if name == "first_event_s":
         return targets.max_first_event_s
+    if name == "first_text_s":
+        return targets.max_first_text_s
+    if name == "longest_silence_s":
+        return targets.max_silence_s
     if name == "total_s":
         return targets.max_total_s
     if name.startswith("tool_s:"):
@@ -122,7 +127,7 @@ def draw_rates(ax: Axes, comparison: Comparison) -> None:
 
 def comparison_figure(comparison: Comparison) -> Figure:
     """One panel per distribution metric (CDFs), then the rates, three panels to a row."""
-    cdfs = [c for c in comparison.changes if c.metric.unit is not Unit.RATE]
+    cdfs = [c for c in comparison.changes if c.metric.unit is not Unit.RATE and shown(c)]
     panels = len(cdfs) + 1
     rows = math.ceil(panels / COLUMNS)
     figure = Figure(figsize=(5 * COLUMNS, 3.8 * rows + 0.6), layout="constrained")

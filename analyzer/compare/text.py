@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from wstape.analyzer.compare.model import JSON_VERSION, Change, MetricChange, Release, Unit
 from wstape.analyzer.compare.stats import Summary
+from wstape.analyzer.reports.visible import visible
 
 if TYPE_CHECKING:
     from wstape.analyzer.compare.comparison import Comparison
@@ -75,9 +76,16 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+# Times a release may rightly lack: a backend that streams no text has no first text.
+OPTIONAL_TIMES = frozenset({"first_text_s"})
+
+
 def shown(change: MetricChange) -> bool:
-    # A failure code no run of either release has is noise in the table (JSON has it).
+    # A failure code no run of either release has is noise in the table (JSON has it), and so
+    # is an optional time neither release has.
     metric = change.metric
+    if metric.name in OPTIONAL_TIMES:
+        return bool(metric.baseline or metric.candidate)
     return not (metric.name.startswith("failure_rate:") and metric.hits == (0, 0))
 
 
@@ -99,7 +107,7 @@ def render_comparison(comparison: Comparison) -> str:
         lines += [f"{c.verdict}: {c.metric.label}: {c.reason}" for c in notable]
     rule = textwrap.fill("rule: " + comparison.thresholds.rule(), 100, subsequent_indent="      ")
     lines += ["", rule, _verdict_line(comparison)]
-    return "\n".join(lines) + "\n"
+    return visible("\n".join(lines) + "\n")
 
 
 def _verdict_line(comparison: Comparison) -> str:

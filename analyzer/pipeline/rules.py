@@ -1,5 +1,6 @@
 """Runs → verdicts: judges each run against the seven-event promise (presence, order, tool
-pairing, completion, timing, isolation) and names every failure with a stable code."""
+pairing, completion, timing, what the user's screen showed, isolation) and names every failure
+with a stable code."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from types import MappingProxyType
 
 from wstape.analyzer.pipeline.assembly_rules import ENDS, RunState, ending
 from wstape.analyzer.pipeline.runs import Run
+from wstape.analyzer.pipeline.screen import Burst, Screen, Silence, Stream, screen
 from wstape.analyzer.profile import DEFAULT_PROFILE, Profile
 from wstape.analyzer.protocols.events import SERVER_KINDS, Canonical, Event
 
@@ -29,6 +31,8 @@ class Code(StrEnum):
     SLOW_FIRST_EVENT = "slow_first_event"
     SLOW_TOOL = "slow_tool"
     SLOW_TOTAL = "slow_total"
+    LONG_SILENCE = "long_silence"
+    SLOW_FIRST_TEXT = "slow_first_text"
     ISOLATION = "isolation"
 
 
@@ -65,6 +69,11 @@ class Verdict:
     # Counted at judging time, so a verdict still reports them once its events are dropped.
     event_counts: Mapping[str, int]  # by the backend's type name, in order of first arrival
     coverage: Mapping[Canonical, int]  # server events by kind; required ones always present
+    # What the user's screen showed (pipeline/screen.py), first event to terminal.
+    longest_silence: Silence | None = None
+    first_text_s: float | None = None
+    stream: Stream | None = None
+    burst: Burst | None = None  # the events came held back in one burst
 
     @property
     def passed(self) -> bool:
@@ -73,6 +82,11 @@ class Verdict:
     @property
     def codes(self) -> tuple[Code, ...]:
         return tuple(f.code for f in self.failures)
+
+    @property
+    def longest_silence_s(self) -> float | None:
+        silence = self.longest_silence
+        return None if silence is None else silence.seconds
 
     def slim(self) -> Verdict:
         """This verdict without the run's events (its timeline), for keeping many in memory."""
@@ -83,7 +97,8 @@ class Verdict:
                        run.started, run.user_message_ts, run.leaks, run.end)  # fmt: skip
         return Verdict(slim_run, self.outcome, self.failures, self.warnings, self.required,
                        self.first_event_s, self.total_s, self.tools, self.event_counts,
-                       self.coverage)  # fmt: skip
+                       self.coverage, self.longest_silence, self.first_text_s, self.stream,
+                       self.burst)  # fmt: skip
 
 
 SERVER_KINDS_ORDER = (
@@ -109,32 +124,42 @@ def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
     has_message = run.user_message_ts is not None
     first = server[0].ts - run.user_message_ts if server and has_message else None
     total = end - run.started
+    shown = server[: terminal + 1] if terminal is not None else server
+    spans = [(t.started, t.started + t.duration_s) for t in tools if t.duration_s is not None]
+    seen = screen(shown, spans, run.started, run.user_message_ts)
+    # Counted once, for the missing events, the coverage and the warnings.
+    kinds = Counter(e.canonical for e in server)
     failures = [
-        *_missing(server, outcome, required),
+        *_missing(kinds, outcome, required),
         *_incomplete(run, server, outcome),
         *_order(run, server, terminal),
         *tool_failures,
-        *_timing(run, first, total, tools, profile),
+        *_timing(run, first, total, tools, profile, seen.burst),
+        *_screen(seen, profile),
         *_isolation(run),
     ]
     return Verdict(
         run=run,
         outcome=outcome,
         failures=_merge(failures),
-        warnings=tuple(_warnings(run, server, profile)),
+        warnings=tuple(_warnings(run, kinds, profile)),
         required=required,
         first_event_s=first,
         total_s=total,
         tools=tuple(tools),
         event_counts=MappingProxyType(Counter(e.type or e.canonical.value for e in run.events)),
-        coverage=_coverage(server, required),
+        coverage=_coverage(kinds, required),
+        longest_silence=seen.longest_silence,
+        first_text_s=seen.first_text_s,
+        stream=seen.stream,
+        burst=seen.burst,
     )
 
 
-def _coverage(server: list[Event], required: tuple[Canonical, ...]) -> Mapping[Canonical, int]:
-    counts = Counter(e.canonical for e in server)
-    shown = set(counts) | set(required) | {C.PARTIAL_RESULT}
-    return MappingProxyType({k: counts[k] for k in SERVER_KINDS_ORDER if k in shown})
+def _coverage(counts: Counter[Canonical], required: tuple) -> Mapping[Canonical, int]:
+    # The kinds seen, the required ones and partial_result, in the order reports list them.
+    return MappingProxyType({k: counts[k] for k in SERVER_KINDS_ORDER
+                             if k in counts or k in required or k is C.PARTIAL_RESULT})  # fmt: skip
 
 
 def _outcome(server: list[Event]) -> tuple[Outcome, int | None]:
@@ -148,12 +173,11 @@ def _outcome(server: list[Event]) -> tuple[Outcome, int | None]:
     return (Outcome.ERROR if failed else Outcome.COMPLETED), end
 
 
-def _missing(server: list[Event], outcome: Outcome, required: tuple) -> list[Failure]:
+def _missing(kinds: Counter[Canonical], outcome: Outcome, required: tuple) -> list[Failure]:
     # A run that never ended is judged on that alone: what it would have sent is unknown.
     if outcome is Outcome.INCOMPLETE:
         return []
-    seen = {e.canonical for e in server}
-    missing = [kind.value for kind in required if kind not in seen]
+    missing = [kind.value for kind in required if kind not in kinds]
     if not missing:
         return []
     names = ", ".join(repr(name) for name in missing)
@@ -235,12 +259,19 @@ def _tool_name(event: Event) -> str:
 
 
 def _timing(
-    run: Run, first: float | None, total: float, tools: list[Tool], profile: Profile
+    run: Run,
+    first: float | None,
+    total: float,
+    tools: list[Tool],
+    profile: Profile,
+    burst: Burst | None,
 ) -> list[Failure]:
     targets = profile.targets
     failures = []
     if first is not None and first > targets.max_first_event_s:
         message = f"First event after {first:.3f}s (target {targets.max_first_event_s:g}s)"
+        if burst is not None and burst.start == 0:
+            message += f"; {burst.describe()}"
         failures.append(Failure(Code.SLOW_FIRST_EVENT, message))
     for tool in tools:
         if tool.duration_s is not None and tool.duration_s > targets.max_tool_s:
@@ -250,6 +281,27 @@ def _timing(
     if total > targets.max_total_s:
         message = f"Run took {total:.3f}s (target {targets.max_total_s:g}s)"
         failures.append(Failure(Code.SLOW_TOTAL, message))
+    return failures
+
+
+def _screen(seen: Screen, profile: Profile) -> list[Failure]:
+    """A silence past its target, named by where it was; a first text later than its target."""
+    targets = profile.targets
+    failures = []
+    silence = seen.longest_silence
+    if silence is not None and silence.seconds > targets.max_silence_s:
+        message = (
+            f"Nothing new for {silence.seconds:.3f}s, from {silence.after} at "
+            f"{silence.at_s:.3f}s to {silence.before} (target {targets.max_silence_s:g}s)"
+        )
+        burst = seen.burst
+        if burst is not None and burst.start == 1:  # the wait before the burst is the silence
+            message += f"; {burst.describe()}"
+        failures.append(Failure(Code.LONG_SILENCE, message))
+    most, first_text = targets.max_first_text_s, seen.first_text_s
+    if most is not None and first_text is not None and first_text > most:
+        message = f"First text after {first_text:.3f}s (target {most:g}s)"
+        failures.append(Failure(Code.SLOW_FIRST_TEXT, message))
     return failures
 
 
@@ -263,6 +315,8 @@ def _isolation(run: Run) -> list[Failure]:
 
 def _merge(failures: list[Failure]) -> tuple[Failure, ...]:
     """One failure per code, in the order codes first failed, details capped."""
+    if not failures:
+        return ()
     by_code: dict[Code, list[str]] = {}
     for failure in failures:
         by_code.setdefault(failure.code, []).append(failure.message)
@@ -282,12 +336,13 @@ HEADINGS = {
 }
 
 
-def _warnings(run: Run, server: list[Event], profile: Profile) -> list[str]:
+def _warnings(run: Run, kinds: Counter[Canonical], profile: Profile) -> list[str]:
     warnings = []
-    unknown = Counter(e.type or "(no type)" for e in run.events if e.canonical is C.UNKNOWN)
-    for name, count in unknown.items():
+    # Counted only when there are any: most runs have none, and a Counter costs a run's judging
+    # a measurable share.
+    unknown = [e.type or "(no type)" for e in run.events if e.canonical is C.UNKNOWN]
+    for name, count in Counter(unknown).items() if unknown else ():
         warnings.append(f"unknown event type {name!r} ×{count} (not judged; see --profile)")
-    kinds = Counter(e.canonical for e in server)
     if not profile.require_tools and not (kinds[C.TOOL_EXECUTING] or kinds[C.TOOL_COMPLETED]):
         warnings.append("no tool events (tools are not required by this profile)")
     for leak in run.leaks:

@@ -1,4 +1,4 @@
-"""Replay, the I/O around replay.py: drives a Plan against a live server with the websockets
+"""Replay, the I/O around plan.py: drives a Plan against a live server with the websockets
 asyncio client, one task per recorded connection, and records what the new server answers with
 the capture writer, so the replayed capture is analyzed and compared like any other."""
 
@@ -17,15 +17,16 @@ from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from wstape.analyzer.api import resolve_profile
 from wstape.analyzer.profile import Profile
 from wstape.analyzer.replay.plan import ConnectionPlan, Plan, Wait, plan_replay, replay_url
+from wstape.analyzer.replay.records import describe, describe_close, open_record
 from wstape.analyzer.replay.state import ConnectionResult, Conversation, IdMap, ReplayResult
 from wstape.recorder import __version__
-from wstape.recorder.capture import SEGMENT_SUFFIX, CaptureWriter, Open, read_capture
-from wstape.recorder.redact import redact_headers, redact_subprotocol, redact_url
+from wstape.recorder.capture import SEGMENT_SUFFIX, CaptureWriter, read_capture
+from wstape.recorder.redact import redact_url
 
 PathLike = str | os.PathLike
 CLOSE_TIMEOUT = 2.0  # for the closing handshake; a server that never answers is a dropped one
@@ -129,7 +130,7 @@ class _Live:
         except ConnectionClosed:
             pass
         finally:
-            self.conv.closed = True
+            self.conv.close(loop.time())
             async with self.changed:
                 self.changed.notify_all()
 
@@ -232,7 +233,7 @@ class _Replay:
             )
         loop = asyncio.get_running_loop()
         connection = str(uuid.uuid4())
-        self.writer.open(_open_record(connection, url, ws))
+        self.writer.open(open_record(connection, url, ws))
         conv = Conversation(plan, self.ids, self.plan.answers, loop.time(), self.profile)
         live = _Live(ws, conv, self.writer, connection)
         reader = asyncio.create_task(live.read())
@@ -356,48 +357,3 @@ async def _sleep_until(when: float) -> None:
     delay = when - asyncio.get_running_loop().time()
     if delay > 0:
         await asyncio.sleep(delay)
-
-
-def _open_record(connection: str, url: str, ws: ClientConnection) -> Open:
-    """The capture's Open record of a replayed connection, redacted as the recorder does."""
-    parts = urlsplit(url)
-    path = parts.path + (f"?{parts.query}" if parts.query else "")
-    request = ws.request.headers.raw_items() if ws.request else ()
-    response = ws.response.headers.raw_items() if ws.response else ()
-    return Open(
-        connection=connection,
-        ts=time.time(),
-        url=redact_url(url),
-        path=redact_url(path),
-        subprotocol=redact_subprotocol(ws.subprotocol) if ws.subprotocol else None,
-        client=_address(ws.local_address),
-        server=_address(ws.remote_address),
-        request_headers=redact_headers(request),
-        response_headers=redact_headers(response),
-    )
-
-
-def _address(address: object) -> str | None:
-    if isinstance(address, tuple) and len(address) >= 2:
-        return f"{address[0]}:{address[1]}"
-    return None
-
-
-def describe(exc: BaseException, open_timeout: float) -> str:
-    """A connection failure in one short phrase."""
-    if isinstance(exc, InvalidStatus):
-        return f"the server refused the WebSocket handshake (HTTP {exc.response.status_code})"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, TimeoutError):
-        return f"no handshake within {open_timeout:g}s"
-    if isinstance(exc, OSError):
-        return exc.strerror or str(exc)
-    return str(exc) or type(exc).__name__
-
-
-def describe_close(code: int | None, reason: str | None, by_client: bool) -> str:
-    if code in (None, 1006):
-        return "dropped without a close frame (1006)"
-    why = f" ({reason})" if reason else ""
-    return f"closed {code}{why} by the {'client' if by_client else 'server'}"

@@ -1,6 +1,6 @@
 """Replay, the plan: a capture's records → what each recorded client sent, what it was waiting
-for when it did, and which of the ids it sent the server had minted. Pure; replay_state.py keeps
-a replay's state as the new server answers, replay_io.py does the sockets.
+for when it did, and which of the ids it sent the server had minted. Pure; state.py keeps
+a replay's state as the new server answers, drive.py does the sockets.
 
 Pacing. Each client message waits for its *trigger*: the last server frame the recorded client
 had seen before sending it (app pings aside: they come on a timer, not in reply), named by its
@@ -10,10 +10,10 @@ that was part of a run (e.g. an agent_thinking) also counts as seen once that ru
 event the new server no longer sends does not hold the conversation up; and every wait gives up
 --reply-timeout seconds later than the reply came in the recording.
 
-Ids. An id (run_id, thread_id, execution_id) whose first appearance is in a server frame was
-minted by the server; where a client frame sends one back (a `resume` after a reconnect), the
-replay sends the id the new server minted in the corresponding frame (same connection, kind and
-count) instead.
+Ids. An id of a kind the protocol's servers mint (wstape-json: run_id, thread_id, execution_id)
+whose first appearance is in a server frame was minted by the server; where a client frame sends
+one back (a `resume` after a reconnect), the replay sends the id the new server minted in the
+corresponding frame (same connection, kind and count) instead.
 """
 
 from __future__ import annotations
@@ -27,16 +27,10 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from wstape.analyzer.pipeline.assembly_rules import TERMINAL
 from wstape.analyzer.profile import DEFAULT_PROFILE, Profile
-from wstape.analyzer.protocols.events import CHAT_KINDS, Canonical, Event, Frame, to_event
+from wstape.analyzer.protocols.events import CHAT_KINDS, Canonical, Decoders, Event, WireProtocol
 from wstape.recorder.capture import Close, Error, Message, Open, Record
 from wstape.recorder.redact import REDACTED
 
-PING_TYPES = frozenset({"ping", "heartbeat"})  # the server's app-level keepalives
-ANSWER_TYPES = frozenset({"pong", "heartbeat_ack"})  # a client's answers to them
-DEFAULT_ANSWERS: Mapping[str, bytes] = MappingProxyType(
-    {"ping": b'{"type": "pong"}', "heartbeat": b'{"type": "heartbeat_ack"}'}
-)
-REWRITTEN_IDS = ("run_id", "thread_id", "execution_id")
 ANCHORS_PER_ID = 4  # frames that name one id: enough to learn it if the new server drops one
 # The handshake itself: the WebSocket client writes these, a replay must not copy them.
 HANDSHAKE_HEADERS = frozenset(
@@ -121,18 +115,13 @@ class Plan:
         return sum(len(c.sends) for c in self.connections)
 
 
-def frame_kind(event: Event) -> str | None:
-    """The name a trigger counts frames by; None for app pings, which come on a timer."""
+def frame_kind(event: Event, protocol: WireProtocol) -> str | None:
+    """The name a trigger counts events by; None for app pings, which come on a timer."""
     if event.canonical is Canonical.CONTROL:
-        return None if event.type in PING_TYPES else event.type
+        return None if protocol.is_ping(event) else event.type
     if event.canonical in CHAT_KINDS:
         return event.canonical.value
     return event.type or event.canonical.value
-
-
-def to_frame_event(record: Message, profile: Profile) -> Event:
-    frame = Frame(record.connection, record.ts, record.from_client, record.is_text, record.payload)
-    return to_event(frame, profile)
 
 
 def strings_in(payload: bytes) -> Iterator[str]:
@@ -248,6 +237,8 @@ class Planner:
 
     def __init__(self, profile: Profile = DEFAULT_PROFILE) -> None:
         self.profile = profile
+        self._protocol = profile.protocol
+        self._decoders = Decoders(profile.protocol)
         self._conns: dict[str, _Recorded] = {}
         self._ended: dict[tuple[str, str], tuple[str, float]] = {}
         self._client_ids: set[str] = set()
@@ -266,8 +257,12 @@ class Planner:
         if isinstance(record, Message) and record.from_client:
             self._client(conn, record)
         elif isinstance(record, Message):
-            self._server(conn, record)
+            for event in self._decoders.feed(record):
+                self._server(conn, event)
         elif isinstance(record, Close | Error):
+            for event in self._decoders.end(record.connection, record.ts):
+                if not event.from_client:
+                    self._server(conn, event)
             self._end(conn, record)
 
     def _open(self, record: Open) -> None:
@@ -275,9 +270,8 @@ class Planner:
         after = self._ended.get(_chain_key(record))
         self._conns[record.connection] = _Recorded(record, after, trigger, record.ts)
 
-    def _server(self, conn: _Recorded, record: Message) -> None:
-        event = to_frame_event(record, self.profile)
-        kind = frame_kind(event)
+    def _server(self, conn: _Recorded, event: Event) -> None:
+        kind = frame_kind(event, self._protocol)
         if kind is None:
             conn.ping = event.type
             return
@@ -289,28 +283,29 @@ class Planner:
         else:
             # An event of a run in flight is also seen once that run ends (see the docstring).
             needs = conn.terminals + 1 if event.canonical in CHAT_KINDS else None
-        conn.trigger = _Trigger(kind, count, needs, record.ts)
-        for name in REWRITTEN_IDS:
+        conn.trigger = _Trigger(kind, count, needs, event.ts)
+        for name in self._protocol.minted_ids:
             value = getattr(event, name)
             if not value or value in self._client_ids:
                 continue
             self._minted.add(value)
             if self._anchored[value] < ANCHORS_PER_ID:
                 self._anchored[value] += 1
-                self._anchors[Anchor(record.connection, kind, count, name)] = value
+                self._anchors[Anchor(event.connection, kind, count, name)] = value
 
     def _client(self, conn: _Recorded, record: Message) -> None:
-        event = to_frame_event(record, self.profile)
-        if event.canonical is Canonical.CONTROL and event.type in ANSWER_TYPES:
+        events = self._decoders.feed(record)
+        if events and all(self._protocol.answers_ping(event) for event in events):
             if conn.ping is not None:
                 self._answers.setdefault(conn.ping, record.payload)
             conn.ping = None
             conn.skipped += 1
             return
-        for name in REWRITTEN_IDS:
-            value = getattr(event, name)
-            if value and value not in self._minted:
-                self._client_ids.add(value)
+        for event in events:
+            for name in self._protocol.minted_ids:
+                value = getattr(event, name)
+                if value and value not in self._minted:
+                    self._client_ids.add(value)
         ids: tuple[str, ...] = ()
         if record.is_text:
             ids = tuple(dict.fromkeys(s for s in strings_in(record.payload) if s in self._minted))
@@ -340,7 +335,7 @@ class Planner:
         first = min((c.open.ts for c in self._conns.values()), default=0.0)
         connections = [self._plan_of(conn, first) for conn in self._conns.values()]
         anchors = {a: v for a, v in self._anchors.items() if v in self._referenced}
-        answers = {**DEFAULT_ANSWERS, **self._answers}
+        answers = {**self._protocol.ping_answers, **self._answers}
         return Plan(tuple(connections), MappingProxyType(anchors), MappingProxyType(answers))
 
     def _plan_of(self, conn: _Recorded, first: float) -> ConnectionPlan:

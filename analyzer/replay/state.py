@@ -1,6 +1,6 @@
 """Replay, the sans-I/O state of one in progress: what each replayed connection has received
 and when (Conversation), the ids the new server minted in place of the recorded ones (IdMap),
-and how each connection went (ConnectionResult, ReplayResult). replay_io.py feeds it frames and
+and how each connection went (ConnectionResult, ReplayResult). drive.py feeds it frames and
 the time; it never reads a socket or a clock itself."""
 
 from __future__ import annotations
@@ -12,16 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wstape.analyzer.profile import DEFAULT_PROFILE, Profile
-from wstape.analyzer.protocols.events import Event, Frame, to_event
-from wstape.analyzer.replay.plan import (
-    REWRITTEN_IDS,
-    TERMINAL,
-    Anchor,
-    ConnectionPlan,
-    Send,
-    Wait,
-    frame_kind,
-)
+from wstape.analyzer.protocols.events import ID_FIELDS, Event, Frame
+from wstape.analyzer.replay.plan import TERMINAL, Anchor, ConnectionPlan, Send, Wait, frame_kind
 
 
 class IdMap:
@@ -29,12 +21,12 @@ class IdMap:
 
     def __init__(self, anchors: Mapping[Anchor, str]) -> None:
         self._anchors = anchors
+        named = {anchor.field for anchor in anchors}
+        self._fields = tuple(name for name in ID_FIELDS if name in named)
         self.learned: dict[str, str] = {}
 
     def learn(self, connection: str, kind: str, count: int, event: Event) -> None:
-        if not self._anchors:
-            return
-        for name in REWRITTEN_IDS:
+        for name in self._fields:
             new = getattr(event, name)
             old = self._anchors.get(Anchor(connection, kind, count, name))
             if new and old is not None:
@@ -72,6 +64,7 @@ class Conversation:
         self.answers = answers
         self.opened = opened
         self.profile = profile
+        self._decoder = profile.protocol.decoder()
         self.counts: Counter[str] = Counter()
         self.terminals = 0
         self.received = 0
@@ -84,13 +77,28 @@ class Conversation:
         self._ended_runs: dict[int, float] = {}
 
     def receive(self, is_text: bool, payload: bytes, now: float) -> bytes | None:
-        """Takes one server frame; returns the answer to send back (to an app ping), if any."""
+        """Takes one server frame; returns the answer to send back (to its first app ping), if
+        any."""
         self.received += 1
         frame = Frame(self.plan.connection, now, False, is_text, payload)
-        event = to_event(frame, self.profile)
-        kind = frame_kind(event)
+        answer = None
+        for event in self._decoder.feed(frame):
+            ping = self._event(event, now)
+            if answer is None and ping is not None:
+                answer = self.answers.get(ping)
+        return answer
+
+    def close(self, now: float) -> None:
+        """The connection ended: what its decoder still held counts as received now."""
+        self.closed = True
+        for event in self._decoder.end(now):
+            self._event(event, now)
+
+    def _event(self, event: Event, now: float) -> str | None:
+        """Counts one server event; returns its type when it is an app ping."""
+        kind = frame_kind(event, self.profile.protocol)
         if kind is None:
-            return self.answers.get(event.type)
+            return event.type
         self.counts[kind] += 1
         count = self.counts[kind]
         if (kind, count) in self._wanted:

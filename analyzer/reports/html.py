@@ -16,6 +16,9 @@ from html import escape
 from wstape.analyzer.pipeline.rules import Code, Outcome, Verdict
 from wstape.analyzer.reports.report import Report
 from wstape.analyzer.reports.rows import every_verdict
+from wstape.analyzer.reports.text import buffered_text, screen_lines, targets_text
+from wstape.analyzer.reports.visible import visible
+from wstape.recorder.private import open_private
 
 MAX_EVENTS = 200  # per run's event table; the PNG timeline shows them all
 RUN_DPI = 90
@@ -64,23 +67,25 @@ def page(title: str, body: Sequence[str]) -> str:
         made_by = f"wstape {version('wstape')}"
     except PackageNotFoundError:
         made_by = "wstape"
-    return "\n".join(
-        [
-            "<!doctype html>",
-            '<html lang="en"><head><meta charset="utf-8">',
-            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
-            *body,
-            f'<footer class="muted"><p>Made by {escape(made_by)}.</p></footer>',
-            "</body></html>",
-            "",
-        ]
+    return visible(
+        "\n".join(
+            [
+                "<!doctype html>",
+                '<html lang="en"><head><meta charset="utf-8">',
+                f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+                '<meta name="viewport" content="width=device-width, initial-scale=1">',
+                f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
+                *body,
+                f'<footer class="muted"><p>Made by {escape(made_by)}.</p></footer>',
+                "</body></html>",
+                "",
+            ]
+        )
     )
 
 
 def write(path: str | os.PathLike, document: str) -> None:
-    with open(path, "w", encoding="utf-8") as out:
+    with open_private(path, "w", encoding="utf-8") as out:
         out.write(document)
 
 
@@ -102,10 +107,11 @@ def summary_table(report: Report) -> str:
                  f"{len(report.failed)} failed"),
         ("outcomes", ", ".join(f"{o} {outcomes[o]}" for o in Outcome if outcomes[o]) or "-"),
         ("failures", ", ".join(f"{c} {codes[c]}" for c in Code if codes[c]) or "none"),
-        ("targets", f"first event < {t.max_first_event_s:g} s, each tool < {t.max_tool_s:g} s, "
-                    f"whole run < {t.max_total_s:g} s"),
+        ("targets", targets_text(t, " s")),
         ("connections", str(report.connections)),
     ]  # fmt: skip
+    if report.tally.looks_buffered:
+        rows.append(("stream", buffered_text(report)))
     body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
     warnings = "".join(f"<li>{escape(w)}</li>" for w in report.warnings)
     extra = f'<h3>Warnings</h3><ul class="warnings">{warnings}</ul>' if warnings else ""
@@ -120,7 +126,8 @@ def runs_table(verdicts: Sequence[Verdict], prefix: str, detailed: set[int]) -> 
     """Every run, failed first; a run with a timeline below links to it."""
     head = (
         "<tr><th></th><th>run</th><th>user</th><th>outcome</th><th>events</th>"
-        "<th>first event</th><th>total</th><th>failures</th></tr>"
+        "<th>first event</th><th>total</th><th>first text</th><th>longest silence</th>"
+        "<th>failures</th></tr>"
     )
     rows = []
     for v in verdicts:
@@ -134,6 +141,8 @@ def runs_table(verdicts: Sequence[Verdict], prefix: str, detailed: set[int]) -> 
             f"<td>{v.outcome}</td><td class=num>{sum(v.event_counts.values())}</td>"
             f"<td class=num>{_seconds(v.first_event_s)}</td>"
             f"<td class=num>{_seconds(v.total_s)}</td>"
+            f"<td class=num>{_seconds(v.first_text_s)}</td>"
+            f"<td class=num>{_seconds(v.longest_silence_s)}</td>"
             f"<td>{escape(', '.join(v.codes) or '-')}</td></tr>"
         )
     return f'<table class="runs">{head}{"".join(rows)}</table>'
@@ -170,6 +179,9 @@ def run_article(verdict: Verdict, report: Report, prefix: str) -> str:
         f"<li><code>{f.code}</code> {escape(f.message)}</li>" for f in verdict.failures
     )
     warnings = "".join(f"<li>warning: {escape(w)}</li>" for w in verdict.warnings)
+    # Event type names come from the capture: escaped like every other part of it.
+    seen = "; ".join(screen_lines(verdict))
+    screen = f'<p class="screen muted">{escape(seen)}</p>' if seen else ""
     picture = image(png_bytes(run_figure(verdict, report.targets), RUN_DPI),
                     f"timeline of {run.label}", "timeline")  # fmt: skip
     return (
@@ -178,7 +190,7 @@ def run_article(verdict: Verdict, report: Report, prefix: str) -> str:
         f"<span class=mono>{escape(run.label)}</span> "
         f'<span class="muted">{escape(who)} — {verdict.outcome}, '
         f"{_seconds(verdict.total_s)}</span></h3>"
-        f'<ul class="failures">{failures}{warnings}</ul>{picture}'
+        f'<ul class="failures">{failures}{warnings}</ul>{screen}{picture}'
         f"{_events_table(verdict) if run.events else ''}</article>"
     )
 

@@ -32,11 +32,37 @@ def run_json(verdict: Verdict) -> dict:
         "events": dict(verdict.event_counts),
         "first_event_s": _seconds(verdict.first_event_s),
         "total_s": _seconds(verdict.total_s),
+        **screen_json(verdict),
         "tools": [
             {"name": t.name, "execution_id": t.execution_id, "duration_s": _seconds(t.duration_s)}
             for t in verdict.tools
         ],
     }
+
+
+def screen_json(verdict: Verdict) -> dict:
+    """What the user's screen showed: first text, the longest silence and where, the text
+    streamed and its pace, and a burst of held-back events."""
+    silence, stream, burst = verdict.longest_silence, verdict.stream, verdict.burst
+    return {
+        "first_text_s": _seconds(verdict.first_text_s),
+        "longest_silence_s": _seconds(verdict.longest_silence_s),
+        "longest_silence": None if silence is None else {
+            "after": silence.after, "before": silence.before, "at_s": _seconds(silence.at_s),
+        },
+        "stream": None if stream is None else {
+            "events": stream.events, "chars": stream.chars, "span_s": _seconds(stream.span_s),
+            "chars_per_s": _rate(stream.chars_per_s),
+        },
+        "buffered": None if burst is None else {
+            "events": burst.events, "of": burst.of, "span_s": _seconds(burst.span_s),
+            "wait_s": _seconds(burst.wait_s),
+        },
+    }  # fmt: skip
+
+
+def _rate(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def report_json(report: Report) -> dict:
@@ -68,6 +94,9 @@ def summary_json(report: Report) -> dict:
             "max_first_event_s": report.targets.max_first_event_s,
             "max_tool_s": report.targets.max_tool_s,
             "max_total_s": report.targets.max_total_s,
+            "max_silence_s": report.targets.max_silence_s,
+            "max_first_text_s": report.targets.max_first_text_s,
         },
+        "buffered": {"runs": tally.bursts, "looks_buffered": tally.looks_buffered},
         "warnings": list(report.warnings),
     }

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from wstape.analyzer.reports.report import Report
 from wstape.analyzer.reports.rows import every_verdict
 from wstape.analyzer.reports.text import render_run
+from wstape.analyzer.reports.visible import visible
 
 
 def junit_xml(report: Report, suite: str = "wstape") -> bytes:
@@ -43,7 +44,8 @@ def junit_xml(report: Report, suite: str = "wstape") -> bytes:
     if report.warnings:
         ET.SubElement(root, "system-err").text = "\n".join(report.warnings)
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    text = ET.tostring(root, encoding="unicode", xml_declaration=True)
+    return visible(text).encode("utf-8")
 
 
 def _capture_name(report: Report) -> str:

@@ -1,5 +1,6 @@
-"""Verdicts → pictures: run timelines (events as marks, tools as bars, targets as lines) and the
-distributions of first-event latency, tool durations and total duration, as PNG or SVG.
+"""Verdicts → pictures: run timelines (events as marks, tools as bars, the longest silence as a
+line under its row, targets as dashed lines) and the distributions of first-event latency, tool
+durations, total duration, longest silence and first text, as PNG or SVG.
 
 Figures are built with matplotlib's object API (no pyplot), so plotting never opens a window
 nor needs a display. Compare's overlaid CDFs live in compare_plots.py.
@@ -16,12 +17,15 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.text import Text
 
-from wstape.analyzer.pipeline.rules import Verdict
+from wstape.analyzer.pipeline.rules import Code, Verdict
 from wstape.analyzer.profile import Targets
 from wstape.analyzer.protocols.events import Canonical
 from wstape.analyzer.reports.report import Report
 from wstape.analyzer.reports.rows import every_verdict
+from wstape.analyzer.reports.visible import visible
+from wstape.recorder.private import open_private
 
 C = Canonical
 DPI = 100
@@ -40,17 +44,30 @@ MARKS: dict[Canonical, tuple[str, str, str]] = {
     C.UNKNOWN: ("x", "#6e7781", "unknown type"),
 }
 TOOL_BAR, TOOL_OPEN = "tool running", "tool never completed"
+SILENCE, SILENCE_COLOR = "longest silence", "#8c959f"
 OFF_SCALE = 3.0  # a target further right than this × the data is named, not drawn
 
 
 def save(figure: Figure, path: str | os.PathLike) -> None:
-    """Writes the figure as PNG or SVG, by the file's extension."""
+    """Writes the figure as PNG or SVG, by the file's extension, readable by its owner only."""
+    kind = os.path.splitext(path)[1].lstrip(".").lower() or "png"
+    _make_text_visible(figure)
     # SVG text stays text (run ids searchable and selectable), not outlines of glyphs.
-    with matplotlib.rc_context({"svg.fonttype": "none"}):
-        figure.savefig(path, dpi=DPI, bbox_inches="tight")
+    with matplotlib.rc_context({"svg.fonttype": "none"}), open_private(path, "wb") as out:
+        figure.savefig(out, format=kind, dpi=DPI, bbox_inches="tight")
+
+
+def _make_text_visible(figure: Figure) -> None:
+    """Run ids, types and tool names come from captures: escape their format characters."""
+    for artist in figure.findobj(Text):
+        text = artist.get_text()
+        shown = visible(text)
+        if shown != text:
+            artist.set_text(shown)
 
 
 def png_bytes(figure: Figure, dpi: int = DPI) -> bytes:
+    _make_text_visible(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
@@ -68,7 +85,8 @@ def run_label(verdict: Verdict, width: int = 30) -> str:
     run = verdict.run
     label = run.label if len(run.label) <= width else run.label[: width - 1] + "…"
     user = f"  {run.user_id}" if run.user_id else ""
-    return f"{'✓' if verdict.passed else '✗'} {label}{user}"
+    # Tick labels are drawn from this string, after _make_text_visible has run.
+    return visible(f"{'✓' if verdict.passed else '✗'} {label}{user}")
 
 
 TOOL_STYLE = {
@@ -102,6 +120,7 @@ def _draw_run(ax: Axes, row: int, verdict: Verdict, kinds: set[str]) -> float:
         ax.plot(event.ts - start, row, marker=marker, color=color, **MARK_STYLE)
         kinds.add(name)
         reach = max(reach, event.ts - start)
+    _draw_silence(ax, row, verdict, kinds)
     if verdict.codes:
         # The failure codes at the row's end: why it is red, without a trip to the text report.
         ax.annotate(
@@ -114,6 +133,24 @@ def _draw_run(ax: Axes, row: int, verdict: Verdict, kinds: set[str]) -> float:
             color=FAIL_COLOR,
         )
     return reach
+
+
+def _draw_silence(ax: Axes, row: int, verdict: Verdict, kinds: set[str]) -> None:
+    """The longest silence as a solid line just under the run's row; red and labelled when it
+    failed long_silence."""
+    silence = verdict.longest_silence
+    if silence is None or silence.seconds <= 0:
+        return
+    failed = Code.LONG_SILENCE in verdict.codes
+    color = FAIL_COLOR if failed else SILENCE_COLOR
+    start, end = silence.at_s, silence.at_s + silence.seconds
+    ax.plot([start, end], [row + 0.34] * 2, color=color, linewidth=2.5, marker="|",
+            markersize=6, solid_capstyle="butt", zorder=2)  # fmt: skip
+    kinds.add(SILENCE)
+    if failed:
+        ax.annotate(f"silent {silence.seconds:.3g} s", xy=((start + end) / 2, row + 0.34),
+                    xytext=(0, -2), textcoords="offset points", ha="center", va="top",
+                    fontsize=7, color=FAIL_COLOR)  # fmt: skip
 
 
 def _targets(ax: Axes, reach: float, lines: Sequence[tuple[str, float]]) -> str:
@@ -150,6 +187,8 @@ def _legend(ax: Axes, kinds: set[str]) -> None:
         handles.append(Patch(facecolor=TOOL_COLOR, alpha=0.55, label=TOOL_BAR))
     if TOOL_OPEN in kinds:
         handles.append(Patch(facecolor=TOOL_COLOR, alpha=0.55, hatch="//", label=TOOL_OPEN))
+    if SILENCE in kinds:
+        handles.append(Line2D([], [], color=SILENCE_COLOR, linewidth=2.5, label=SILENCE))
     ax.legend(
         handles=handles,
         loc="lower left",
@@ -216,10 +255,11 @@ def draw_histogram(
     ax: Axes,
     series: dict[str, list[float]],
     title: str,
-    target: tuple[str, float],
+    target: tuple[str, float | None],
     counted: str = "runs",
 ) -> None:
-    """A histogram per series (one per tool name) on shared bins, with the target marked."""
+    """A histogram per series (one per tool name) on shared bins, with the target marked (when
+    there is one: the first-text target is off by default)."""
     values = [v for vs in series.values() for v in vs]
     if not values:
         ax.text(0.5, 0.5, "no values", transform=ax.transAxes, ha="center", color="#6e7781")
@@ -235,9 +275,10 @@ def draw_histogram(
         ax.legend(fontsize=8, frameon=False)
     elif counted != "runs":
         title = f"{title}: {next(iter(series))}"  # the one tool's name
-    shown = target[1] <= top * OFF_SCALE
-    ax.set_xlim(0, max(top * 1.08, target[1] * 1.08 if shown else 0) or 1.0)
-    note = _targets(ax, top, [target])
+    lines = [(name, value) for name, value in [target] if value is not None]
+    shown = [value * 1.08 for _, value in lines if value <= top * OFF_SCALE]
+    ax.set_xlim(0, max([top * 1.08, *shown]) or 1.0)
+    note = _targets(ax, top, lines)
     ax.set_title(f"{title}\n{_describe(values)}", loc="left", fontsize=10)
     ax.set_xlabel("seconds" + note)
     ax.set_ylabel(counted)
@@ -259,7 +300,10 @@ def distribution_series(verdicts: Sequence[Verdict]) -> dict[str, dict[str, list
             if tool.duration_s is not None:
                 tools.setdefault(tool.name or "(unnamed)", []).append(tool.duration_s)
     total = [v.total_s for v in verdicts]
-    return {"first": {"first event": first}, "tools": tools, "total": {"total": total}}
+    silence = [v.longest_silence_s for v in verdicts if v.longest_silence_s is not None]
+    text = [v.first_text_s for v in verdicts if v.first_text_s is not None]
+    return {"first": {"first event": first}, "tools": tools, "total": {"total": total},
+            "silence": {"longest silence": silence}, "text": {"first text": text}}  # fmt: skip
 
 
 def draw_distributions(axes: Sequence[Axes], verdicts: Sequence[Verdict], targets: Targets) -> None:
@@ -273,16 +317,27 @@ def draw_distributions(axes: Sequence[Axes], verdicts: Sequence[Verdict], target
     draw_histogram(
         axes[2], series["total"], "Total run duration (s)", ("target", targets.max_total_s)
     )
+    draw_histogram(
+        axes[3], series["silence"], "Longest silence per run, tool time left out (s)",
+        ("target", targets.max_silence_s),
+    )  # fmt: skip
+    draw_histogram(
+        axes[4], series["text"], "First text after the user's message (s)",
+        ("target", targets.max_first_text_s),
+    )  # fmt: skip
 
 
 def report_figure(report: Report, max_runs: int = 20) -> Figure:
     """Timelines of up to `max_runs` runs (failed first) over the distributions of all runs."""
     verdicts = every_verdict(report, "plots of every run")
+    if not verdicts:
+        return _no_runs_figure(report)
     shown = failed_first(verdicts)[:max_runs]
     rows = max(len(shown), 1)
-    height = 1.6 + 0.32 * rows + 3.4
+    height = 1.6 + 0.32 * rows + 3.4 * 2
     figure = Figure(figsize=(13, height), layout="constrained")
-    grid = figure.add_gridspec(2, 3, height_ratios=[1.6 + 0.32 * rows, 3.4])
+    # Six columns: three distributions in the first row below the timelines, two in the next.
+    grid = figure.add_gridspec(3, 6, height_ratios=[1.6 + 0.32 * rows, 3.4, 3.4])
     timeline = figure.add_subplot(grid[0, :])
     failed = len(report.failed)
     title = (
@@ -290,7 +345,18 @@ def report_figure(report: Report, max_runs: int = 20) -> Figure:
         f"({failed} failed, shown first; red ✗ = failed)"
     )
     draw_timelines(timeline, shown, report.targets, title)
-    draw_distributions([figure.add_subplot(grid[1, i]) for i in range(3)], verdicts, report.targets)
+    panels = [grid[1, 0:2], grid[1, 2:4], grid[1, 4:6], grid[2, 0:3], grid[2, 3:6]]
+    draw_distributions([figure.add_subplot(p) for p in panels], verdicts, report.targets)
+    figure.suptitle(_suptitle(report), fontsize=12, x=0.01, ha="left")
+    return figure
+
+
+def _no_runs_figure(report: Report) -> Figure:
+    """What a plot of an input with no chat runs shows: that, in words, not an empty chart."""
+    figure = Figure(figsize=(8, 2.5), layout="constrained")
+    axes = figure.add_subplot()
+    axes.set_axis_off()
+    axes.text(0.5, 0.5, "no runs: nothing was checked", ha="center", va="center", fontsize=16)
     figure.suptitle(_suptitle(report), fontsize=12, x=0.01, ha="left")
     return figure
 

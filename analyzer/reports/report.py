@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from wstape.analyzer.pipeline.rules import Code, Outcome, Verdict
+from wstape.analyzer.pipeline.screen import looks_buffered
 from wstape.analyzer.profile import Targets
 from wstape.analyzer.reports.json_report import report_json
 from wstape.analyzer.reports.rows import summary_rows
@@ -29,6 +30,7 @@ class Tally:
     passed: int = 0
     outcomes: Mapping[Outcome, int] = field(default_factory=_no_counts)
     codes: Mapping[Code, int] = field(default_factory=_no_counts)  # runs failing with each code
+    bursts: int = 0  # runs whose events came held back in one burst (Verdict.burst)
 
     @property
     def failed(self) -> int:
@@ -38,23 +40,32 @@ class Tally:
     def of(cls, verdicts: Iterable[Verdict]) -> Tally:
         outcomes: Counter[Outcome] = Counter()
         codes: Counter[Code] = Counter()
-        passed = 0
+        passed = bursts = 0
         for verdict in verdicts:
             outcomes[verdict.outcome] += 1
             codes.update(verdict.codes)
             passed += verdict.passed
-        return cls.counted(passed, outcomes, codes)
+            bursts += verdict.burst is not None
+        return cls.counted(passed, outcomes, codes, bursts)
 
     @classmethod
-    def counted(cls, passed: int, outcomes: Counter[Outcome], codes: Counter[Code]) -> Tally:
+    def counted(
+        cls, passed: int, outcomes: Counter[Outcome], codes: Counter[Code], bursts: int = 0
+    ) -> Tally:
         """From running counts (every run has one outcome, so they sum to the runs)."""
         return cls(sum(outcomes.values()), passed, MappingProxyType(dict(outcomes)),
-                   MappingProxyType(dict(codes)))  # fmt: skip
+                   MappingProxyType(dict(codes)), bursts)  # fmt: skip
+
+    @property
+    def looks_buffered(self) -> bool:
+        """Enough runs came in one burst to say the stream looks buffered on the way."""
+        return looks_buffered(self.bursts, self.runs)
 
     def __add__(self, other: Tally) -> Tally:
         outcomes = Counter(self.outcomes) + Counter(other.outcomes)
         return Tally.counted(self.passed + other.passed, outcomes,
-                             Counter(self.codes) + Counter(other.codes))  # fmt: skip
+                             Counter(self.codes) + Counter(other.codes),
+                             self.bursts + other.bursts)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from wstape.analyzer.pipeline.rules import Code, Outcome, Verdict
+from wstape.analyzer.pipeline.screen import Silence, Stream
+from wstape.analyzer.profile import Targets
 from wstape.analyzer.protocols.events import Canonical, Event
 from wstape.analyzer.reports.rows import SUMMARY_ROWS
+from wstape.analyzer.reports.visible import visible
 
 if TYPE_CHECKING:
     from wstape.analyzer.reports.report import Report
@@ -43,6 +46,7 @@ def render_run(verdict: Verdict) -> str:
     ]
     if verdict.first_event_s is not None:
         lines.append(f"First Event: {verdict.first_event_s:.3f}s")
+    lines += screen_lines(verdict)
     lines.append(f"Connections: {', '.join(run.connections)}")
     lines += ["", "CRITICAL EVENT COVERAGE:"]
     for kind, count in verdict.coverage.items():
@@ -56,7 +60,34 @@ def render_run(verdict: Verdict) -> str:
         lines += [f"  ❌ CRITICAL: {f.message} ({f.code})" for f in verdict.failures]
     if verdict.warnings:
         lines += ["", "WARNINGS:", *(f"  ⚠️  {w}" for w in verdict.warnings)]
-    return "\n".join(lines)
+    return visible("\n".join(lines))
+
+
+def screen_lines(verdict: Verdict) -> list[str]:
+    """What the user's screen showed: first text, longest silence, streamed text, a burst."""
+    lines = []
+    if verdict.first_text_s is not None:
+        lines.append(f"First Text: {verdict.first_text_s:.3f}s")
+    if verdict.longest_silence is not None:
+        lines.append(f"Longest Silence: {silence_text(verdict.longest_silence)}")
+    if verdict.stream is not None:
+        lines.append(f"Streamed Text: {stream_text(verdict.stream)}")
+    if verdict.burst is not None:
+        lines.append(f"Buffered: {verdict.burst.describe()}")
+    return lines
+
+
+def silence_text(silence: Silence) -> str:
+    return (
+        f"{silence.seconds:.3f}s, from {silence.after} at {silence.at_s:.3f}s to {silence.before}"
+    )
+
+
+def stream_text(stream: Stream) -> str:
+    events = f"{stream.events} event{'s' if stream.events != 1 else ''}"
+    pace = stream.chars_per_s
+    over = f" over {stream.span_s:.3f}s, {pace:.0f} chars/s" if pace is not None else ""
+    return f"{stream.chars} chars in {events}{over}"
 
 
 def _timeline(events: tuple[Event, ...], start: float) -> list[str]:
@@ -99,7 +130,7 @@ def render_summary(report: Report) -> str:
     if shown:
         lines.append(
             f"   {'RUN':<28} {'USER':<12} {'OUTCOME':<10} {'EVENTS':>6} {'FIRST':>8} "
-            f"{'TOTAL':>8}  FAILURES"
+            f"{'TOTAL':>8} {'SILENCE':>8}  FAILURES"
         )
         lines += [_row(v) for v in shown]
         hidden = tally.runs - len(shown)
@@ -110,24 +141,47 @@ def render_summary(report: Report) -> str:
             )
     if any(codes.values()):
         lines.append("failures: " + ", ".join(f"{c} {codes[c]}" for c in Code if codes.get(c)))
-    t = report.targets
-    lines.append(
-        f"targets: first event < {t.max_first_event_s:g}s, each tool < {t.max_tool_s:g}s, "
-        f"whole run < {t.max_total_s:g}s"
-    )
+    if tally.looks_buffered:
+        lines.append(buffered_text(report))
+    lines.append(f"targets: {targets_text(report.targets)}")
     lines.append(_verdict_line(report))
-    return "\n".join(lines)
+    return visible("\n".join(lines))
+
+
+def targets_text(t: Targets, unit: str = "s") -> str:
+    """The targets in one line, as the text and HTML summaries print them."""
+    text = (
+        f"first event < {t.max_first_event_s:g}{unit}, each tool < {t.max_tool_s:g}{unit}, "
+        f"whole run < {t.max_total_s:g}{unit}, silence < {t.max_silence_s:g}{unit}"
+    )
+    if t.max_first_text_s is not None:
+        text += f", first text < {t.max_first_text_s:g}{unit}"
+    return text
+
+
+def buffered_text(report: Report) -> str:
+    """The summary's note on a stream that looks held back on the way."""
+    tally = report.tally
+    return (
+        f"buffered: {tally.bursts} of {tally.runs} runs got all their events in one burst after "
+        "a wait; the stream looks buffered on the way (a proxy or server holding events back)"
+    )
 
 
 def _row(verdict: Verdict) -> str:
     run = verdict.run
-    first = f"{verdict.first_event_s:.3f}s" if verdict.first_event_s is not None else "-"
+    first = _seconds(verdict.first_event_s)
     codes = ", ".join(verdict.codes) or "-"
     return (
         f"{'✅' if verdict.passed else '❌'} {_cut(run.label, 28):<28} "
         f"{_cut(run.user_id or '-', 12):<12} {verdict.outcome:<10} "
-        f"{sum(verdict.event_counts.values()):>6} {first:>8} {verdict.total_s:>7.3f}s  {codes}"
+        f"{sum(verdict.event_counts.values()):>6} {first:>8} {verdict.total_s:>7.3f}s "
+        f"{_seconds(verdict.longest_silence_s):>8}  {codes}"
     )
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:.3f}s" if value is not None else "-"
 
 
 def _cut(text: str, width: int) -> str:
