@@ -90,18 +90,20 @@ CLIENT, SERVER = True, False  # Event.from_client
 # a frame of a type the profile does not know joins only a run it names. A client's frame
 # of a backend kind joins like the backend's own but does not move its run (AFTER). The server's
 # control frames may name the connection's user, and its spelling beats the URL's: its events use
-# it. Frames that are not JSON objects belong to no run.
+# it. A timeline event joins as a backend event does, without moving its run (AFTER has no row for
+# it). Frames that are not JSON objects belong to no run.
 _BACKEND_KINDS = dict.fromkeys(SERVER_KINDS, Step.JOIN)
 _NO_RUN = dict.fromkeys((C.NOT_JSON, C.NOT_OBJECT, C.BINARY), Step.SKIP)
 STEPS: Mapping[bool, Mapping[Canonical, Step]] = MappingProxyType(
     {
         CLIENT: MappingProxyType(
             {C.USER_MESSAGE: Step.OPEN, C.RESUME: Step.RESUME, **_BACKEND_KINDS,
-             C.UNKNOWN: Step.FOLLOW, C.CONTROL: Step.SKIP, **_NO_RUN}
+             C.TIMELINE: Step.JOIN, C.UNKNOWN: Step.FOLLOW, C.CONTROL: Step.SKIP, **_NO_RUN}
         ),
         SERVER: MappingProxyType(
             {C.USER_MESSAGE: Step.JOIN, C.RESUME: Step.RESUME, **_BACKEND_KINDS,
-             C.UNKNOWN: Step.FOLLOW, C.CONTROL: Step.NAME_USER, **_NO_RUN}
+             C.TIMELINE: Step.JOIN, C.UNKNOWN: Step.FOLLOW, C.CONTROL: Step.NAME_USER,
+             **_NO_RUN}
         ),
     }
 )  # fmt: skip

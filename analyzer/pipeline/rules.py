@@ -12,7 +12,7 @@ from types import MappingProxyType
 from wstape.analyzer.pipeline.assembly_rules import ENDS, RunState, ending
 from wstape.analyzer.pipeline.runs import Run
 from wstape.analyzer.profile import DEFAULT_PROFILE, Profile
-from wstape.analyzer.protocols.events import SERVER_KINDS, Canonical, Event
+from wstape.analyzer.protocols.events import SERVER_KINDS, Canonical, Event, Finding
 
 C = Canonical
 TOOL_ENDS = frozenset({C.TOOL_COMPLETED, C.TOOL_ERROR})
@@ -30,6 +30,7 @@ class Code(StrEnum):
     SLOW_TOOL = "slow_tool"
     SLOW_TOTAL = "slow_total"
     ISOLATION = "isolation"
+    PROTOCOL = "protocol"  # one of the protocol's own rules, named by its id
 
 
 class Outcome(StrEnum):
@@ -109,6 +110,7 @@ def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
     has_message = run.user_message_ts is not None
     first = server[0].ts - run.user_message_ts if server and has_message else None
     total = end - run.started
+    findings = _protocol_rules(run, outcome, profile)
     failures = [
         *_missing(server, outcome, required),
         *_incomplete(run, server, outcome),
@@ -116,12 +118,16 @@ def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
         *tool_failures,
         *_timing(run, first, total, tools, profile),
         *_isolation(run),
+        *(Failure(Code.PROTOCOL, f"{f.rule}: {f.message}") for f in findings if f.error),
     ]
     return Verdict(
         run=run,
         outcome=outcome,
         failures=_merge(failures),
-        warnings=tuple(_warnings(run, server, profile)),
+        warnings=(
+            *_warnings(run, server, profile),
+            *(f"{f.rule}: {f.message}" for f in findings if not f.error),
+        ),
         required=required,
         first_event_s=first,
         total_s=total,
@@ -129,6 +135,18 @@ def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
         event_counts=MappingProxyType(Counter(e.type or e.canonical.value for e in run.events)),
         coverage=_coverage(server, required),
     )
+
+
+_PROTOCOL_KINDS = SERVER_KINDS | {C.TIMELINE}
+
+
+def _protocol_rules(run: Run, outcome: Outcome, profile: Profile) -> tuple[Finding, ...]:
+    """The protocol's own rules on the run's server events, for a protocol that has some."""
+    check = getattr(profile.protocol, "check", None)
+    if check is None:
+        return ()
+    events = [e for e in run.events if not e.from_client and e.canonical in _PROTOCOL_KINDS]
+    return tuple(check(events, outcome is not Outcome.INCOMPLETE))
 
 
 def _coverage(server: list[Event], required: tuple[Canonical, ...]) -> Mapping[Canonical, int]:
@@ -279,6 +297,7 @@ HEADINGS = {
     Code.ORDER: "Invalid event sequence: ",
     Code.UNPAIRED_TOOL: "Unpaired tool events: ",
     Code.ISOLATION: "Event delivered to the wrong connection: ",
+    Code.PROTOCOL: "Broke the protocol's rules: ",
 }
 
 

@@ -110,6 +110,8 @@ def render_summary(report: Report) -> str:
             )
     if any(codes.values()):
         lines.append("failures: " + ", ".join(f"{c} {codes[c]}" for c in Code if codes.get(c)))
+    how = "detected from the frames" if report.detected else "given"
+    lines.append(f"profile: {report.profile} (protocol {report.protocol}, {how})")
     t = report.targets
     lines.append(
         f"targets: first event < {t.max_first_event_s:g}s, each tool < {t.max_tool_s:g}s, "
