@@ -198,3 +198,15 @@ def test_report_says_which_profile_it_used(every_case: Path) -> None:
     }  # fmt: skip
     text = CliRunner().invoke(main, ["analyze", str(every_case), "--profile", "ag-ui"]).output
     assert "profile: ag-ui (protocol ag-ui, given)" in text
+
+
+def test_late_event_after_the_next_input_still_joins_its_own_run(tmp_path: Path) -> None:
+    stream = Stream().run("r1", body("1"))
+    stream.send(user_input("r2"), from_client=True)
+    stream.send(wire(TextMessageContentEvent(message_id="msg-1", delta="late")))  # r1's message
+    stream.send(wire(RunStartedEvent(thread_id="t1", run_id="r2")))
+    for event in body("2"):
+        stream.send(wire(event))
+    stream.send(wire(RunFinishedEvent(thread_id="t1", run_id="r2")))
+    verdicts = {v.run.label: v.codes for v in analyze(stream.write(tmp_path / "c"), "ag-ui")}
+    assert verdicts == {"r1": ("order", "protocol"), "r2": ()}

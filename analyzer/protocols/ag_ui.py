@@ -102,15 +102,21 @@ def sniff(obj: Mapping[str, Any], from_client: bool) -> bool:
 
 
 class AgUiDecoder:
-    """One connection's decoder: the ids of the run open on its stream, and each tool call's
-    name by its id, so that a result names its tool."""
+    """One connection's decoder: the ids of the run open on its stream, each tool call's name
+    by its id (so that a result names its tool), and the run of each sub-span of this run and
+    the one before. The client may send its next RunAgentInput before a late event of the run
+    before reaches it: until the backend starts the new run, an event whose messageId or
+    toolCallId the run before used is that run's."""
 
-    __slots__ = ("run_id", "thread_id", "tools")
+    __slots__ = ("before", "run_id", "spans", "started", "thread_id", "tools")
 
     def __init__(self) -> None:
         self.run_id: str | None = None
         self.thread_id: str | None = None
         self.tools: dict[str, str] = {}
+        self.spans: dict[str, tuple[str | None, str | None]] = {}
+        self.before: dict[str, tuple[str | None, str | None]] = {}
+        self.started = False  # the backend sent RUN_STARTED since the last RunAgentInput
 
     def feed(self, frame: Frame) -> tuple[Event]:
         base = (frame.connection, frame.ts, frame.from_client, frame.is_text, len(frame.payload))
@@ -133,6 +139,7 @@ class AgUiDecoder:
 
     def _input(self, base: tuple, obj: dict) -> Event:
         self.run_id, self.thread_id = _id(obj.get("runId")), _id(obj.get("threadId"))
+        self.before, self.spans, self.started = self.spans, {}, False
         self.tools.clear()
         text = _last_user_text(obj.get("messages"))
         return new_event(*base, USER_MESSAGE, C.USER_MESSAGE, "flat", self.run_id, self.thread_id,
@@ -143,7 +150,11 @@ class AgUiDecoder:
         run_id, thread_id = _id(obj.get("runId")), _id(obj.get("threadId"))
         if raw == "RUN_STARTED":
             self.run_id, self.thread_id = run_id or self.run_id, thread_id or self.thread_id
+            self.started, self.before, self.spans = True, {}, {}
         span = next((v for v in map(_id, map(obj.get, _SPAN)) if v), None)
+        own = _id(obj.get("toolCallId")) or _id(obj.get("messageId"))
+        if own and not run_id:
+            run_id, thread_id = self._run_of(own, thread_id)
         tool = _id(obj.get("toolCallName"))
         if tool and span:
             self.tools[span] = tool
@@ -155,6 +166,14 @@ class AgUiDecoder:
         return new_event(*base, raw, canonical, "flat", run_id or self.run_id,
                          thread_id or self.thread_id, None, tool, span, canonical is C.ERROR,
                          clip(text))  # fmt: skip
+
+    def _run_of(self, span: str, thread_id: str | None) -> tuple[str | None, str | None]:
+        """The run of the sub-span with this id: the run before's, while the backend has not
+        started the new one, else the open run's."""
+        found = None if self.started else self.before.get(span)
+        if found is None:
+            found = self.spans.setdefault(span, (self.run_id, thread_id or self.thread_id))
+        return found
 
     def end(self, ts: float) -> tuple[()]:
         return ()
