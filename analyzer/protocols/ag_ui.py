@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar
 
+from wstape.analyzer.protocols.ag_ui_rules import check_run
 from wstape.analyzer.protocols.events import (
     MAX_ID_CHARS,
     Canonical,
@@ -88,8 +89,6 @@ class AgUi:
 
     def check(self, events: Sequence[Event], ended: bool) -> tuple[Finding, ...]:
         """The protocol's own rules on one run's server events (see ag_ui_rules.py)."""
-        from wstape.analyzer.protocols.ag_ui_rules import check_run
-
         return check_run(events, ended)
 
 
