@@ -191,13 +191,16 @@ def test_profiles_command_lists_and_shows_the_built_in_ones(tmp_path: Path) -> N
     assert missing.exit_code == 2 and "ag-ui" in missing.output
 
 
-def test_report_says_which_profile_it_used(every_case: Path) -> None:
+def test_report_says_which_profile_it_used(every_case: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["analyze", str(every_case), "--json", "-"])
     assert json.loads(result.output)["summary"]["profile"] == {
         "name": "ag-ui", "protocol": "ag-ui", "detected": True,
     }  # fmt: skip
     text = CliRunner().invoke(main, ["analyze", str(every_case), "--profile", "ag-ui"]).output
     assert "profile: ag-ui (protocol ag-ui, given)" in text
+    page = tmp_path / "report.html"
+    CliRunner().invoke(main, ["analyze", str(every_case), "-q", "--html", str(page)])
+    assert "ag-ui (protocol ag-ui, detected from the frames)" in page.read_text()
 
 
 def test_late_event_after_the_next_input_still_joins_its_own_run(tmp_path: Path) -> None:

@@ -102,6 +102,8 @@ def summary_table(report: Report) -> str:
                  f"{len(report.failed)} failed"),
         ("outcomes", ", ".join(f"{o} {outcomes[o]}" for o in Outcome if outcomes[o]) or "-"),
         ("failures", ", ".join(f"{c} {codes[c]}" for c in Code if codes[c]) or "none"),
+        ("profile", f"{report.profile} (protocol {report.protocol}, "
+                    f"{'detected from the frames' if report.detected else 'given'})"),
         ("targets", f"first event < {t.max_first_event_s:g} s, each tool < {t.max_tool_s:g} s, "
                     f"whole run < {t.max_total_s:g} s"),
         ("connections", str(report.connections)),
