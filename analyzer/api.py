@@ -12,10 +12,12 @@ from types import MappingProxyType
 from wstape.analyzer.parallel import reader
 from wstape.analyzer.pipeline.rules import Code, Outcome, Verdict, judge
 from wstape.analyzer.pipeline.runs import LINGER_S, Run, RunAssembler
-from wstape.analyzer.profile import DEFAULT_PROFILE, Profile, load_profile
+from wstape.analyzer.profile import DEFAULT_PROFILE, Profile, load_profile, profile_for_protocol
 from wstape.analyzer.protocols.events import Canonical, Decoders, Event
+from wstape.analyzer.protocols.registry import sniff
 from wstape.analyzer.reports.report import Report, Tally, merge
 from wstape.analyzer.reports.rows import SUMMARY_ROWS
+from wstape.analyzer.sources.reading import read_messages
 from wstape.recorder.capture import Close, Error, Message, Open, Record
 
 PathLike = str | os.PathLike
@@ -38,8 +40,10 @@ class Analysis:
         capture: str = "",
         keep_events: bool = True,
         keep_verdicts: bool = True,
+        detected: bool = False,
     ) -> None:
         self.profile = profile or DEFAULT_PROFILE
+        self.detected = detected  # the profile was picked by sniffing the capture's frames
         self.capture = capture
         self.keep_events = keep_events
         self.keep_verdicts = keep_verdicts
@@ -133,6 +137,9 @@ class Analysis:
             targets=self.profile.targets,
             connections=self.connections,
             tally=Tally.counted(self._passed, self._outcomes, self._codes, self._bursts),
+            profile=self.profile.name,
+            protocol=self.profile.protocol.name,
+            detected=self.detected,
         )
 
     def _judge(self, runs: list[Run]) -> list[Verdict]:
@@ -238,8 +245,18 @@ def analyze_records(
     return analysis.report()
 
 
+def detect_profile(path: PathLike) -> Profile:
+    """The built-in profile of the protocol a capture's first text frames speak (the default
+    when they are not another protocol's)."""
+    # The reading that judges the capture reports what is wrong with it; this one stays quiet.
+    messages = read_messages(path, lambda message: None)
+    frames = ((m.payload, m.from_client) for m in messages if m.is_text)
+    return profile_for_protocol(sniff(frames))
+
+
 def resolve_profile(profile: Profile | PathLike | None, **targets: float | None) -> Profile:
-    """A Profile from a Profile, a TOML path or None (the default), with targets applied."""
+    """A Profile from a Profile, a TOML path or a built-in's name, or None (the default), with
+    targets applied."""
     if profile is None:
         profile = DEFAULT_PROFILE
     elif not isinstance(profile, Profile):
@@ -278,12 +295,16 @@ def analyze(
     With `progress` (true, or the bar's label), a bar on a terminal's stderr shows how much
     has been read.
     """
-    resolved = resolve_profile(profile, **targets)
     paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+    detected = profile is None and bool(paths)
+    if detected:
+        # Sniffed from the first input; --profile overrides it.
+        profile = detect_profile(paths[0])
+    resolved = resolve_profile(profile, **targets)
     reports = []
     with reader(paths, resolved, workers, dask, progress) as read:
         for path in paths:
-            analysis = Analysis(resolved, os.fspath(path), keep_events, keep_verdicts)
+            analysis = Analysis(resolved, os.fspath(path), keep_events, keep_verdicts, detected)
 
             def collect(message: str, analysis: Analysis = analysis) -> None:
                 analysis.warnings.append(message)

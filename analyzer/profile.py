@@ -19,6 +19,9 @@ Every key is optional; a file only says where its backend differs from the defau
 
 The other keys are the protocol's own options; for wstape-json, control_prefixes, [fields]
 and [types] rename what the backend calls things (protocols/json_dialects.py says how).
+
+The profiles shipped in profiles/ are known by name (`--profile ag-ui`), and a file may start
+from one with `extends = "ag-ui"`: its keys replace the built-in's, its tables add to them.
 """
 
 from __future__ import annotations
@@ -27,18 +30,24 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from importlib import resources
 
 from wstape.analyzer.protocols.events import TOOL_KINDS, Canonical, WireProtocol
 from wstape.analyzer.protocols.options import ProfileError, kind, string, strings, table
 from wstape.analyzer.protocols.registry import DEFAULT_PROTOCOL, protocol_class
 
-__all__ = ["DEFAULT_PROFILE", "Profile", "ProfileError", "Targets", "load_profile"]
+__all__ = [
+    "DEFAULT_PROFILE", "Profile", "ProfileError", "Targets", "builtin_names", "builtin_text",
+    "load_profile", "profile_for_protocol",
+]  # fmt: skip
 
 C = Canonical
 DEFAULT_REQUIRED = (
     C.AGENT_STARTED, C.AGENT_THINKING, C.TOOL_EXECUTING, C.TOOL_COMPLETED, C.AGENT_COMPLETED,
 )  # fmt: skip
-_OWN_KEYS = frozenset({"name", "protocol", "require_tools", "required", "targets"})
+_OWN_KEYS = frozenset({"name", "protocol", "require_tools", "required", "targets", "extends"})
+_BUILT_IN = resources.files("wstape.analyzer.profiles")
+_NOT_BUILT_IN = frozenset({"example"})  # a sample to copy, not a backend's profile
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +93,36 @@ class Profile:
 DEFAULT_PROFILE = Profile()
 
 
+def builtin_names() -> list[str]:
+    """The names of the profiles shipped with wstape, the default first."""
+    names = [f.name.removesuffix(".toml") for f in _BUILT_IN.iterdir() if f.name.endswith(".toml")]
+    return sorted(set(names) - _NOT_BUILT_IN, key=lambda name: (name != "default", name))
+
+
+def builtin_text(name: str) -> str:
+    """A built-in profile's TOML, to copy and edit; ProfileError for a name not shipped."""
+    if name not in builtin_names():
+        raise ProfileError(f"no built-in profile {name!r}: one of {', '.join(builtin_names())}")
+    return _BUILT_IN.joinpath(f"{name}.toml").read_text(encoding="utf-8")
+
+
+def profile_for_protocol(protocol: str) -> Profile:
+    """The built-in profile of a protocol: the one named after it, else the default."""
+    return load_profile(protocol) if protocol in builtin_names() else DEFAULT_PROFILE
+
+
 def load_profile(path: str | os.PathLike) -> Profile:
-    """Reads a TOML profile; raises ProfileError naming the file and what is wrong."""
+    """Reads a TOML profile, or a built-in one by name when no such file exists; raises
+    ProfileError naming the file and what is wrong."""
     try:
-        with open(path, "rb") as file:
-            data = tomllib.load(file)
+        if not os.path.exists(path) and os.fspath(path) in builtin_names():
+            data = tomllib.loads(builtin_text(os.fspath(path)))
+        else:
+            with open(path, "rb") as file:
+                data = tomllib.load(file)
     except OSError as exc:
-        raise ProfileError(f"{path}: cannot read profile: {exc.strerror or exc}") from None
+        known = f" (built-in profiles: {', '.join(builtin_names())})"
+        raise ProfileError(f"{path}: cannot read profile: {exc.strerror or exc}{known}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{path}: not valid TOML: {exc}") from None
     try:
@@ -101,6 +133,7 @@ def load_profile(path: str | os.PathLike) -> Profile:
 
 def profile_from_dict(data: Mapping) -> Profile:
     """A profile from already parsed TOML (the same keys as a file)."""
+    data = _extended(data)
     named = string(data["protocol"], "protocol") if "protocol" in data else None
     protocol = protocol_class(named)
     unknown = set(data) - _OWN_KEYS - protocol.profile_keys
@@ -118,6 +151,21 @@ def profile_from_dict(data: Mapping) -> Profile:
     changes["protocol"] = protocol.from_profile(data)
     changes["targets"] = _targets(table(data, "targets"))
     return replace(DEFAULT_PROFILE, **changes)
+
+
+def _extended(data: Mapping, depth: int = 0) -> Mapping:
+    """The profile's keys over those of the built-in it extends: tables merge, the rest wins."""
+    if "extends" not in data:
+        return data
+    name = string(data["extends"], "extends")
+    if depth > 8:
+        raise ProfileError(f"extends: {name!r} extends itself")
+    base = dict(_extended(tomllib.loads(builtin_text(name)), depth + 1))
+    for key, value in data.items():
+        both_tables = isinstance(value, dict) and isinstance(base.get(key), dict)
+        base[key] = {**base[key], **value} if both_tables else value
+    del base["extends"]
+    return base
 
 
 def _targets(values: Mapping) -> Targets:

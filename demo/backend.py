@@ -48,6 +48,7 @@ class Config:
     certfile: str | None = None
     keyfile: str | None = None
     buffer: bool = False  # hold each run's events and send them at once when it ends
+    protocol: str = "wstape-json"  # what the agent speaks: a key of HANDLERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +226,20 @@ class Backend:
                 await ws.send(json.dumps({"type": "ping", "payload": {"ts": time.time()}}))
 
 
+def _ag_ui_handler(config: Config) -> Callable:
+    # ag-ui-protocol comes with the `ag-ui` extra: imported only when the demo speaks AG-UI.
+    from wstape.demo.ag_ui_agent import AgUiBackend
+
+    return AgUiBackend(config.timing).handler
+
+
+# The connection handler of each protocol the demo agent speaks.
+HANDLERS: dict[str, Callable[[Config], Callable]] = {
+    "wstape-json": lambda config: Backend(config).handler,
+    "ag-ui": _ag_ui_handler,
+}
+
+
 def server_ssl(config: Config) -> ssl.SSLContext | None:
     if not config.certfile:
         return None
@@ -245,10 +260,9 @@ async def run(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-    backend = Backend(config)
     context = server_ssl(config)
     async with serve(
-        backend.handler,
+        HANDLERS[config.protocol](config),
         config.host,
         config.port,
         process_request=health,
@@ -291,6 +305,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     scenario_help = "scenario of a user_message that names none"
     add("--scenario", default="good", choices=SCENARIOS, help=scenario_help)
     add("--envelope", default="payload", choices=ENVELOPES, help="how events are wrapped")
+    add("--protocol", default="wstape-json", choices=HANDLERS, help="what the agent speaks")
     add("--certfile", help="PEM certificate: serve wss://")
     add("--keyfile", help="PEM private key of --certfile")
     args = parser.parse_args(argv)
@@ -298,7 +313,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
                     args.silence_delay)  # fmt: skip
     return Config(
         args.host, args.port, args.ping_interval, timing, frozenset(args.drop_event),
-        args.scenario, args.envelope, args.certfile, args.keyfile, args.buffer,
+        args.scenario, args.envelope, args.certfile, args.keyfile, args.buffer, args.protocol,
     )  # fmt: skip
 
 

@@ -14,7 +14,11 @@ from wstape.demo.loopback import free_port, stop, wait_port
 from wstape.demo.players import Transcript, chat, user_message
 from wstape.recorder.launch import RecordConfig, RecorderProcess
 
-DEMO_SCENARIOS = ("good", "tool_error", "good", "missing_event", "late_event")
+# By the protocol the demo agent speaks: one user per scenario.
+DEMO_SCENARIOS = {
+    "wstape-json": ("good", "tool_error", "good", "missing_event", "late_event"),
+    "ag-ui": ("good", "run_error", "good", "missing_start", "late_event"),
+}
 
 
 @contextlib.contextmanager
@@ -51,6 +55,17 @@ async def one_run_per_user(url: str, scenarios: tuple[str, ...]) -> list[Transcr
     return list(await asyncio.gather(*chats))
 
 
+async def _ag_ui_users(url: str, scenarios: tuple[str, ...]) -> list[Transcript]:
+    # ag-ui-protocol comes with the `ag-ui` extra: imported only when the demo speaks AG-UI.
+    from wstape.demo.ag_ui_agent import one_run_per_user as ag_ui_users
+
+    return await ag_ui_users(url, scenarios)
+
+
+# The users of each protocol the demo agent speaks.
+USERS = {"wstape-json": one_run_per_user, "ag-ui": _ag_ui_users}
+
+
 @dataclass(frozen=True)
 class DemoResult:
     out: Path
@@ -59,10 +74,14 @@ class DemoResult:
 
 
 def run_demo(
-    out: Path, scenarios: tuple[str, ...] = DEMO_SCENARIOS, backend_args: tuple[str, ...] = ()
+    out: Path,
+    scenarios: tuple[str, ...] = DEMO_SCENARIOS["wstape-json"],
+    backend_args: tuple[str, ...] = (),
+    protocol: str = "wstape-json",
 ) -> DemoResult:
     """Backend + recorder + one user per scenario, concurrently; returns when all
     users are done and the recorder has flushed and closed the capture."""
+    backend_args = ("--protocol", protocol, *backend_args)
     with demo_backend("--ping-interval", "0.5", *backend_args) as backend_port:
         cfg = RecordConfig(
             out=out.resolve(),
@@ -72,7 +91,7 @@ def run_demo(
         recorder = RecorderProcess(cfg).start()
         try:
             url = f"ws://127.0.0.1:{cfg.listen_port}/ws"
-            transcripts = asyncio.run(one_run_per_user(url, scenarios))
+            transcripts = asyncio.run(USERS[protocol](url, scenarios))
         finally:
             recorder.stop()
     return DemoResult(out, transcripts, recorder.last_status.get("frames", 0))

@@ -30,7 +30,7 @@ from wstape.analyzer.pipeline.assembly_rules import (
     answers,
     ending,
 )
-from wstape.analyzer.pipeline.runs import assemble
+from wstape.analyzer.pipeline.runs import RunAssembler, assemble
 from wstape.analyzer.protocols.events import SERVER_KINDS, Canonical, Event
 from wstape.analyzer.replay import plan
 
@@ -133,8 +133,8 @@ def test_idless_event_joins_the_run_opened_last_on_its_connection() -> None:
     assert all(JOINS.position[state][False] is Then.JOIN for state in STATES)
 
 
-def test_idless_event_from_a_backend_that_names_its_runs_is_a_stray() -> None:
-    # Today's rule; runs by position (an AG-UI error without a run id) will change this row.
+def test_idless_event_after_a_named_run_ended_is_a_stray() -> None:
+    # A named run in flight is found by its state: an id-less error ends it (runs by position).
     assert JOINS.position[Under.NAMED] == (Then.STRAY, Then.STRAY)
 
 
@@ -219,7 +219,7 @@ def test_silent_run_on_an_open_connection_is_given_up_after_idle_s() -> None:
 # ------------------------------------------------------------------ the assembler follows them
 
 
-def test_error_without_ids_after_a_named_run_joins_no_run() -> None:
+def test_error_without_ids_ends_the_named_run_open_on_its_connection() -> None:
     runs = list(
         assemble(
             [
@@ -229,7 +229,22 @@ def test_error_without_ids_after_a_named_run_joins_no_run() -> None:
             ]
         )
     )
-    assert [len(run.events) for run in runs] == [2]
+    assert [len(run.events) for run in runs] == [3]
+    assert runs[0].events[-1].canonical is C.ERROR
+
+
+def test_error_without_ids_after_a_named_run_ended_joins_no_run() -> None:
+    runs = list(
+        assemble(
+            [
+                event(C.USER_MESSAGE, from_client=True),
+                event(C.AGENT_STARTED, ts=0.1, run_id="r1"),
+                event(C.AGENT_COMPLETED, ts=0.2, run_id="r1"),
+                event(C.ERROR, ts=0.3),
+            ]
+        )
+    )
+    assert [len(run.events) for run in runs] == [3]
 
 
 def test_two_starts_without_ids_on_one_connection_are_two_runs() -> None:
@@ -240,3 +255,16 @@ def test_two_starts_without_ids_on_one_connection_are_two_runs() -> None:
         event(C.AGENT_COMPLETED, ts=3.0),
     ]
     assert [len(run.events) for run in assemble(events)] == [2, 2]
+
+
+def test_idless_event_joins_a_run_continued_on_a_new_connection() -> None:
+    assembler = RunAssembler()
+    assembler.add(event(C.USER_MESSAGE, from_client=True))
+    assembler.add(event(C.AGENT_STARTED, ts=0.1, run_id="r1"))
+    assembler.close("c1", 0.2)
+    assembler.add(event(C.AGENT_THINKING, conn="c2", ts=0.3, run_id="r1"))
+    assembler.add(event(C.AGENT_COMPLETED, conn="c2", ts=0.4))
+    (run,) = assembler.finish()
+    assert run.connections == ("c1", "c2")
+    assert [e.canonical for e in run.events][-1] is C.AGENT_COMPLETED
+    assert not assembler.strays

@@ -69,6 +69,8 @@ def test_the_wheel_holds_every_module_and_data_file_and_nothing_else(wheel: Path
     package = {name for name in names if name.startswith("wstape/")}
     assert package == _checkout_files()
     assert "wstape/analyzer/profiles/example.toml" in package
+    assert "wstape/analyzer/profiles/ag-ui.toml" in package
+    assert "wstape/analyzer/profiles/default.toml" in package
     assert {name.split("/")[0] for name in names} == {"wstape", DIST_INFO}
 
 

@@ -130,9 +130,12 @@ def _read(
 ) -> Report:
     """Judges each capture in turn, with a progress bar over them on a terminal, unless run
     reports printing there already show the progress."""
-    resolved = resolve_profile(profile, **targets)
+    # Without --profile, each capture's own frames pick it (api.analyze sniffs them).
+    resolved = resolve_profile(profile, **targets) if profile else None
     bar = not (show is not None and sys.stdout.isatty())
     kept = {"keep_events": keep_events, "keep_verdicts": keep_verdicts}
+    if resolved is None:
+        kept |= targets
     if split.split:
         # One call over every path, so all their segments spread over the workers at once.
         return analyze_captures(

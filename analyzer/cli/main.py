@@ -9,6 +9,7 @@ from wstape.analyzer.cli.compare import compare_command
 from wstape.analyzer.cli.demo import demo
 from wstape.analyzer.cli.export import export
 from wstape.analyzer.cli.pipes import quiet_when_reader_leaves
+from wstape.analyzer.cli.profiles import profiles
 from wstape.analyzer.cli.record import record
 from wstape.analyzer.cli.replay import replay
 from wstape.analyzer.cli.watch import watch_command
@@ -44,6 +45,7 @@ def main() -> None:
 for command in (record, analyze_command, watch_command, compare_command, export, demo):
     main.add_command(command)
 main.add_command(replay)
+main.add_command(profiles)
 
 
 if __name__ == "__main__":

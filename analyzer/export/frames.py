@@ -9,7 +9,8 @@ from itertools import islice
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from wstape.analyzer.profile import DEFAULT_PROFILE, Profile
+from wstape.analyzer.api import detect_profile
+from wstape.analyzer.profile import Profile
 from wstape.analyzer.protocols.events import EVENT_FIELDS, Canonical, Decoders, Event
 from wstape.analyzer.sources.reading import read_records
 from wstape.recorder.capture import Close, Error, Message, Record
@@ -45,7 +46,8 @@ def load(
     warn: Callable[[str], None] | None = None,
 ) -> pandas.DataFrame:
     """Every event of a capture (folder or segment file, mitmproxy flow file, HAR file), in
-    order; with wstape's own JSON protocol, one per frame.
+    order; with wstape's own JSON protocol, one per frame. Without a profile, the capture's
+    first frames pick one (as `analyze` does).
 
     Columns: connection, direction ("client"/"server"), kind ("text"/"binary"), type (the
     backend's event type), canonical (what wstape reads it as) and envelope are categories;
@@ -56,7 +58,8 @@ def load(
 
     columns: dict[str, list] = {name: [] for name in COLUMNS}
     getters = [(SHOWN_AS.get(name, (name, None)), attrgetter(name)) for name in EVENT_FIELDS]
-    events = _events(read_records(path, warn), Decoders((profile or DEFAULT_PROFILE).protocol))
+    protocol = (profile or detect_profile(path)).protocol
+    events = _events(read_records(path, warn), Decoders(protocol))
     while chunk := list(islice(events, CHUNK)):
         for (column, shown), get in getters:
             values = map(get, chunk)

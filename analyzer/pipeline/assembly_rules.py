@@ -91,18 +91,20 @@ CLIENT, SERVER = True, False  # Event.from_client
 # a frame of a type the profile does not know joins only a run it names. A client's frame
 # of a backend kind joins like the backend's own but does not move its run (AFTER). The server's
 # control frames may name the connection's user, and its spelling beats the URL's: its events use
-# it. Frames that are not JSON objects belong to no run.
+# it. A timeline event joins as a backend event does, without moving its run (AFTER has no row for
+# it). Frames that are not JSON objects belong to no run.
 _BACKEND_KINDS = dict.fromkeys(SERVER_KINDS, Step.JOIN)
 _NO_RUN = dict.fromkeys((C.NOT_JSON, C.NOT_OBJECT, C.BINARY), Step.SKIP)
 STEPS: Mapping[bool, Mapping[Canonical, Step]] = MappingProxyType(
     {
         CLIENT: MappingProxyType(
             {C.USER_MESSAGE: Step.OPEN, C.RESUME: Step.RESUME, **_BACKEND_KINDS,
-             C.UNKNOWN: Step.FOLLOW, C.CONTROL: Step.SKIP, **_NO_RUN}
+             C.TIMELINE: Step.JOIN, C.UNKNOWN: Step.FOLLOW, C.CONTROL: Step.SKIP, **_NO_RUN}
         ),
         SERVER: MappingProxyType(
             {C.USER_MESSAGE: Step.JOIN, C.RESUME: Step.RESUME, **_BACKEND_KINDS,
-             C.UNKNOWN: Step.FOLLOW, C.CONTROL: Step.NAME_USER, **_NO_RUN}
+             C.TIMELINE: Step.JOIN, C.UNKNOWN: Step.FOLLOW, C.CONTROL: Step.NAME_USER,
+             **_NO_RUN}
         ),
     }
 )  # fmt: skip
@@ -116,7 +118,8 @@ class Under(StrEnum):
 
     NOTHING = "nothing"  # no run in flight
     HANDED_BACK = "handed_back"  # (run id) its run was handed back a while ago
-    NAMED = "named"  # (position) the connection's run is one the backend named by an id
+    # (position) the connection's run is one the backend named by an id, and it has ended
+    NAMED = "named"
 
 
 Situation = RunState | Under
@@ -191,10 +194,13 @@ OPENS = Finds(
 #   run already answered: it is the thread's next run, which answers a waiting user message or
 #   opens a run. After the thread's run ended, an event answers a waiting user message, else joins
 #   the ended run, where it fails `order`.
-# - By position (no ids): the run opened last on the connection, except that agent_started opens a
-#   new run once that one was answered. A backend that names its runs sends no id-less event of
-#   one, so there an id-less event (an error reply, say) joins nothing. With no run on the
-#   connection, only agent_started opens one.
+# - By position (no ids): the run open on the connection (the one opened there last, or continued
+#   there by a reconnect), except that agent_started opens a new run once that one was answered.
+#   An id-less event joins a run in flight even when the backend named it (AG-UI names a run only
+#   on its start and end), so an id-less error ends it. Once such a named run has ended, an id-less
+#   event (an error reply to a client's bad frame, say) is no part of it and joins nothing: a
+#   protocol whose events after the end do belong to the run (AG-UI) puts the run's ids on them in
+#   its decoder. With no run on the connection, only agent_started opens one.
 JOINS = Finds(
     run_id={
         Under.NOTHING: (Then.ADOPT_OR_OPEN, Then.ADOPT_OR_OPEN),

@@ -14,7 +14,7 @@ from wstape.analyzer.pipeline.assembly_rules import ENDS, RunState, ending
 from wstape.analyzer.pipeline.runs import Run
 from wstape.analyzer.pipeline.screen import Burst, Screen, Silence, Stream, screen
 from wstape.analyzer.profile import DEFAULT_PROFILE, Profile
-from wstape.analyzer.protocols.events import SERVER_KINDS, Canonical, Event
+from wstape.analyzer.protocols.events import SERVER_KINDS, Canonical, Event, Finding
 
 C = Canonical
 TOOL_ENDS = frozenset({C.TOOL_COMPLETED, C.TOOL_ERROR})
@@ -34,6 +34,7 @@ class Code(StrEnum):
     LONG_SILENCE = "long_silence"
     SLOW_FIRST_TEXT = "slow_first_text"
     ISOLATION = "isolation"
+    PROTOCOL = "protocol"  # one of the protocol's own rules, named by its id
 
 
 class Outcome(StrEnum):
@@ -129,6 +130,7 @@ def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
     seen = screen(shown, spans, run.started, run.user_message_ts)
     # Counted once, for the missing events, the coverage and the warnings.
     kinds = Counter(e.canonical for e in server)
+    findings = _protocol_rules(run, outcome, profile)
     failures = [
         *_missing(kinds, outcome, required),
         *_incomplete(run, server, outcome),
@@ -137,12 +139,16 @@ def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
         *_timing(run, first, total, tools, profile, seen.burst),
         *_screen(seen, profile),
         *_isolation(run),
+        *(Failure(Code.PROTOCOL, f"{f.rule}: {f.message}") for f in findings if f.error),
     ]
     return Verdict(
         run=run,
         outcome=outcome,
         failures=_merge(failures),
-        warnings=tuple(_warnings(run, kinds, profile)),
+        warnings=(
+            *_warnings(run, kinds, profile),
+            *(f"{f.rule}: {f.message}" for f in findings if not f.error),
+        ),
         required=required,
         first_event_s=first,
         total_s=total,
@@ -154,6 +160,18 @@ def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
         stream=seen.stream,
         burst=seen.burst,
     )
+
+
+_PROTOCOL_KINDS = SERVER_KINDS | {C.TIMELINE}
+
+
+def _protocol_rules(run: Run, outcome: Outcome, profile: Profile) -> tuple[Finding, ...]:
+    """The protocol's own rules on the run's server events, for a protocol that has some."""
+    check = getattr(profile.protocol, "check", None)
+    if check is None:
+        return ()
+    events = [e for e in run.events if not e.from_client and e.canonical in _PROTOCOL_KINDS]
+    return tuple(check(events, outcome is not Outcome.INCOMPLETE))
 
 
 def _coverage(counts: Counter[Canonical], required: tuple) -> Mapping[Canonical, int]:
@@ -333,6 +351,7 @@ HEADINGS = {
     Code.ORDER: "Invalid event sequence: ",
     Code.UNPAIRED_TOOL: "Unpaired tool events: ",
     Code.ISOLATION: "Event delivered to the wrong connection: ",
+    Code.PROTOCOL: "Broke the protocol's rules: ",
 }
 
 

@@ -179,7 +179,9 @@ class RunAssembler:
             under = _NOTHING if run is None else run.state
         else:
             rows, run = finds.position, self._by_conn.get(event.connection)
-            under = _NOTHING if run is None else _NAMED if run.named else run.state
+            under = _NOTHING if run is None else run.state
+            if run is not None and run.named and under in ENDED:
+                under = _NAMED
         then = rows[under][event.canonical is _STARTED]
         if then is not _JOIN:  # the common row, the run under the key, needs no handler
             run = self._then[then](event, run)
@@ -279,6 +281,8 @@ class RunAssembler:
         crossing = CROSSING[resume, other is not None, still_open is not None]
         if crossing is Cross.CONTINUE:
             run.connections.append(event.connection)
+            # The run is now the one open on this connection: id-less events there join it.
+            self._by_conn[event.connection] = run
             return True
         why = {
             Cross.OTHER_USER: f"of user {other}",

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Protocol
 
 __all__ = [
     "CHAT_KINDS", "EVENT_FIELDS", "ID_FIELDS", "SERVER_KINDS", "TOOL_KINDS", "Canonical",
-    "Decoder", "Decoders", "Event", "Frame", "WireProtocol", "event_values", "new_event",
+    "Decoder", "Decoders", "Event", "Finding", "Frame", "WireProtocol", "event_values", "new_event",
 ]  # fmt: skip
 
 
@@ -29,6 +29,10 @@ class Canonical(StrEnum):
     PARTIAL_RESULT = "partial_result"
     AGENT_COMPLETED = "agent_completed"
     ERROR = "error"
+    # A protocol's event of a run that the promise does not count (AG-UI's TOOL_CALL_ARGS,
+    # STATE_DELTA, ...): on the run's timeline and in its protocol's rules, neither required
+    # nor noise.
+    TIMELINE = "timeline"
     CONTROL = "control"
     UNKNOWN = "unknown"
     NOT_JSON = "not_json"
@@ -145,6 +149,16 @@ def clip(text: str, limit: int = MAX_TEXT_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A run that breaks one of its protocol's own rules (`rule` is the rule's stable id); an
+    error fails the run with code `protocol`, a warning is shown with it."""
+
+    rule: str
+    message: str
+    error: bool = True
+
+
 class Decoder(Protocol):
     """One connection's decoder, sans-I/O: fed its frames in order (both directions), it
     returns the events each one holds (a batch frame many, a keep-alive none), and when the
@@ -182,6 +196,11 @@ class WireProtocol(Protocol):
     def answers_ping(self, event: Event) -> bool:
         """A client's answer to such a keepalive."""
         ...
+
+    # A protocol with rules of its own also defines
+    #     check(self, events: Sequence[Event], ended: bool) -> Sequence[Finding]
+    # which judges one run's server events (`ended`: the run reached its end); rules.py calls it
+    # when it is there.
 
 
 class Decoders(dict[str, Decoder]):

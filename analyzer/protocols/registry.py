@@ -3,9 +3,13 @@ one is a module that implements events.WireProtocol and one line in PROTOCOLS.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Iterable, Mapping
+from itertools import islice
 from types import MappingProxyType
 
+from wstape.analyzer.protocols import ag_ui
+from wstape.analyzer.protocols.ag_ui import AgUi
 from wstape.analyzer.protocols.events import WireProtocol
 from wstape.analyzer.protocols.json_dialects import JsonDialects
 from wstape.analyzer.protocols.options import ProfileError
@@ -13,11 +17,20 @@ from wstape.analyzer.protocols.options import ProfileError
 PROTOCOLS: Mapping[str, type[WireProtocol]] = MappingProxyType(
     {
         JsonDialects.name: JsonDialects,
+        AgUi.name: AgUi,
     }
 )
-# What a profile that names no protocol gets. Sniffing the first frames of a capture belongs
-# here, once there is more than one protocol to tell apart.
+# What a profile that names no protocol gets, and what sniffing a capture falls back to.
 DEFAULT = JsonDialects.name
+# How a protocol is told from a capture's first frames: a test of one text frame's JSON object
+# (and whether the client sent it). The first protocol that any of the first SNIFF_FRAMES
+# frames passes is the capture's; none, and it is the default.
+SNIFFERS: Mapping[str, Callable[[Mapping, bool], bool]] = MappingProxyType(
+    {
+        AgUi.name: ag_ui.sniff,
+    }
+)
+SNIFF_FRAMES = 20
 DEFAULT_PROTOCOL: WireProtocol = PROTOCOLS[DEFAULT]()
 
 
@@ -27,3 +40,19 @@ def protocol_class(name: str | None) -> type[WireProtocol]:
     if found is None:
         raise ProfileError(f"protocol: {name!r} is not one of {', '.join(PROTOCOLS)}")
     return found
+
+
+def sniff(frames: Iterable[tuple[bytes, bool]]) -> str:
+    """The protocol a capture speaks, from its first text frames as (payload, from the client)."""
+    objects = []
+    for payload, from_client in islice(frames, SNIFF_FRAMES):
+        try:
+            obj = json.loads(payload)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(obj, dict):
+            objects.append((obj, from_client))
+    for name, test in SNIFFERS.items():
+        if any(test(obj, from_client) for obj, from_client in objects):
+            return name
+    return DEFAULT

@@ -107,6 +107,8 @@ def summary_table(report: Report) -> str:
                  f"{len(report.failed)} failed"),
         ("outcomes", ", ".join(f"{o} {outcomes[o]}" for o in Outcome if outcomes[o]) or "-"),
         ("failures", ", ".join(f"{c} {codes[c]}" for c in Code if codes[c]) or "none"),
+        ("profile", f"{report.profile} (protocol {report.protocol}, "
+                    f"{'detected from the frames' if report.detected else 'given'})"),
         ("targets", targets_text(t, " s")),
         ("connections", str(report.connections)),
     ]  # fmt: skip

@@ -83,6 +83,11 @@ def summary_json(report: Report) -> dict:
     tally = report.tally
     return {
         "captures": list(report.captures),
+        "profile": {
+            "name": report.profile,
+            "protocol": report.protocol,
+            "detected": report.detected,
+        },
         "runs": tally.runs,
         "passed": tally.passed,
         "failed": tally.failed,

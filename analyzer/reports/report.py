@@ -86,6 +86,9 @@ class Report:
     targets: Targets = field(default_factory=Targets)
     connections: int = 0
     tally: Tally | None = None  # never None once built
+    profile: str = "default"  # the name of the profile the runs were judged by
+    protocol: str = "wstape-json"  # the wire protocol it reads
+    detected: bool = False  # picked by sniffing the capture's frames, not by --profile
 
     def __post_init__(self) -> None:
         if self.tally is None:
@@ -133,7 +136,9 @@ def merge(reports: Iterable[Report]) -> Report:
     warnings: list[str] = []
     captures: list[str] = []
     connections = 0
+    first: Report | None = None
     for report in reports:
+        first = first or report
         frames.update(report.frames)
         verdicts += report.verdicts
         complete = complete and report.complete
@@ -154,6 +159,12 @@ def merge(reports: Iterable[Report]) -> Report:
         targets=Targets() if targets is None else targets,
         connections=connections,
         tally=tally,
+        # One profile judges every input of an analysis.
+        **(
+            {}
+            if first is None
+            else {"profile": first.profile, "protocol": first.protocol, "detected": first.detected}
+        ),
     )
 
 

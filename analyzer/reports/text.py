@@ -143,6 +143,8 @@ def render_summary(report: Report) -> str:
         lines.append("failures: " + ", ".join(f"{c} {codes[c]}" for c in Code if codes.get(c)))
     if tally.looks_buffered:
         lines.append(buffered_text(report))
+    how = "detected from the frames" if report.detected else "given"
+    lines.append(f"profile: {report.profile} (protocol {report.protocol}, {how})")
     lines.append(f"targets: {targets_text(report.targets)}")
     lines.append(_verdict_line(report))
     return visible("\n".join(lines))
