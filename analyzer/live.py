@@ -8,20 +8,22 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from wstape.analyzer.api import Analysis, PathLike, resolve_profile
 from wstape.analyzer.pipeline.rules import Outcome, Verdict
-from wstape.analyzer.profile import Profile
+from wstape.analyzer.profile import Profile, profile_for_protocol
+from wstape.analyzer.protocols.registry import DEFAULT, SNIFF_FRAMES, sniff
 from wstape.analyzer.reports.json_report import run_json, summary_json
 from wstape.analyzer.reports.report import Report
 from wstape.analyzer.sources.follow import Follower
 from wstape.analyzer.sources.reading import read_records
-from wstape.recorder.capture import Record
+from wstape.recorder.capture import Message, Record
 
 TICK_S = 0.1  # how often (capture seconds) runs are looked at for a verdict, and the poll period
+SNIFF_WAIT_S = 1.0  # with no profile given: how long the first frames may keep the protocol open
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,17 +42,55 @@ class Watch:
     one `wstape analyze` gives for the same records. Memory follows the runs in flight."""
 
     def __init__(
-        self, profile: Profile, on_verdict: Callable[[LiveVerdict], None], capture: str = ""
+        self,
+        profile: Profile | None,
+        on_verdict: Callable[[LiveVerdict], None],
+        capture: str = "",
+        targets: Mapping[str, float | None] | None = None,
     ) -> None:
-        self.analysis = Analysis(profile, capture, keep_events=False, keep_verdicts=False)
-        self._target = profile.targets.max_total_s
+        """With no `profile`, the protocol is sniffed from the first text frames, as `analyze`
+        sniffs it, and `targets` apply to the profile found."""
+        self._capture = capture
+        self._targets = dict(targets or {})
         self._on_verdict = on_verdict
         self._said: dict[int, Verdict] = {}  # by run: the verdict said last, until handed back
         self._tick_at = float("-inf")
         self.now = float("-inf")  # the capture clock: the latest record's time, or a tick's
+        self._held: list[Record] = []  # until the protocol is known
+        self._warnings: list[str] = []  # likewise
+        self.analysis: Analysis | None = None
+        if profile is not None:
+            self._begin(profile, detected=False)
+
+    def _begin(self, profile: Profile, detected: bool) -> None:
+        self.analysis = Analysis(
+            profile, self._capture, keep_events=False, keep_verdicts=False, detected=detected
+        )
+        self.analysis.warnings += self._warnings
+        self._target = profile.targets.max_total_s
+        held, self._held = self._held, []
+        for record in held:
+            self.feed(record)
+
+    def _sniff(self, decide: bool) -> None:
+        """Picks the profile once a protocol shows in the frames held, or when `decide`."""
+        frames = [(r.payload, r.from_client) for r in self._held
+                  if isinstance(r, Message) and r.is_text]  # fmt: skip
+        protocol = sniff(frames)
+        if decide or protocol != DEFAULT or len(frames) >= SNIFF_FRAMES:
+            found = resolve_profile(profile_for_protocol(protocol), **self._targets)
+            self._begin(found, detected=True)
+
+    def warn(self, message: str) -> None:
+        (self.analysis.warnings if self.analysis else self._warnings).append(message)
 
     def feed(self, record: Record) -> None:
         self.now = max(self.now, record.ts)
+        if self.analysis is None:
+            self._held.append(record)
+            if isinstance(record, Message) and record.is_text:
+                self._sniff(decide=False)
+            return
         for verdict in self.analysis.feed(record):
             self._tell(verdict, self._said.pop(verdict.run.ordinal, None))
         if record.ts >= self._tick_at:
@@ -60,6 +100,11 @@ class Watch:
         """Time has passed to `now` (capture seconds), with or without records: the runs that
         ended, or whose target ran out, by then are judged."""
         self.now = max(self.now, now)
+        if self.analysis is None:
+            # A quiet capture speaks the default protocol, unless its first frames say otherwise.
+            if not self._held or self.now - self._held[0].ts < SNIFF_WAIT_S:
+                return
+            self._sniff(decide=True)
         self._tick_at = self.now + TICK_S
         # Runs judged together are told in the order they ended.
         for verdict in sorted(self.analysis.live(self.now), key=_ended):
@@ -68,6 +113,8 @@ class Watch:
             self._said[ordinal] = verdict.slim()  # held until handed back: no timeline
 
     def finish(self) -> Report:
+        if self.analysis is None:
+            self._sniff(decide=True)
         for verdict in self.analysis.finish():
             self._tell(verdict, self._said.pop(verdict.run.ordinal, None))
         return self.analysis.report()
@@ -105,11 +152,11 @@ def watch(
     with the wall clock, so a run whose target runs out is judged on time.
     Raises CaptureError for an unreadable capture; reader warnings go to `warn` and the report.
     """
-    resolved = resolve_profile(profile, **targets)
-    session = Watch(resolved, on_verdict or (lambda said: None), os.fspath(path))
+    resolved = None if profile is None else resolve_profile(profile, **targets)
+    session = Watch(resolved, on_verdict or (lambda said: None), os.fspath(path), targets)
 
     def collect(message: str) -> None:
-        session.analysis.warnings.append(message)
+        session.warn(message)
         if warn is not None:
             warn(message)
 

@@ -88,6 +88,17 @@ def test_watch_says_every_run_and_ends_with_the_report_of_analyze(tmp_path: Path
     assert line["kind"] == "verdict" and line["run"] == said[0].verdict.run.label
 
 
+def test_watch_without_a_profile_sniffs_the_protocol_as_analyze_does():
+    # The AG-UI sample, recorded with the real recorder: its first frames say AG-UI.
+    capture = Path(__file__).resolve().parent.parent / "captures" / "ag-ui"
+    said: list[LiveVerdict] = []
+    report = watch(capture, on_verdict=said.append)
+    analyzed = wstape.analyze(capture, keep_verdicts=False)
+    assert (report.protocol, report.detected) == ("ag-ui", True)
+    assert render_summary(report) == render_summary(analyzed)
+    assert {s.verdict.run.label for s in said} == {v.run.label for v in wstape.analyze(capture)}
+
+
 # ------------------------------------------------------------------ following a capture
 
 

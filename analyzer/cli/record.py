@@ -294,27 +294,30 @@ def record(
 
 @dataclass(frozen=True)
 class LiveSetup:
-    """How `record --live` judges: the profile with its targets, and where JSON lines go."""
+    """How `record --live` judges: the profile (None: sniffed from the first frames, as
+    analyze does) and the targets given, and where JSON lines go."""
 
-    profile: Profile
+    profile: Profile | None
+    targets: dict
     json_path: str | None = None
 
     @classmethod
     def of(cls, profile: str | None, json_path: str | None, targets: dict) -> LiveSetup:
         try:
-            return cls(resolve_profile(profile, **targets), json_path)
+            resolved = None if profile is None else resolve_profile(profile, **targets)
         except ProfileError as exc:
             raise InputError(str(exc)) from None
+        return cls(resolved, targets, json_path)
 
 
 class _Beside:
     """`wstape watch --follow` on a thread beside the recorder. A capture it cannot read stops
     it with one line; the recording goes on."""
 
-    def __init__(self, out: Path, profile: Profile, live: LiveOutput, status: StatusLine) -> None:
+    def __init__(self, out: Path, setup: LiveSetup, live: LiveOutput, status: StatusLine) -> None:
         self.stop = threading.Event()
         self.report: Report | None = None
-        self._out, self._profile, self._live, self._status = out, profile, live, status
+        self._out, self._setup, self._live, self._status = out, setup, live, status
         # Segments already there are an earlier recording's: only this one is judged.
         self._earlier = list(out.glob(f"*{SEGMENT_SUFFIX}")) if out.is_dir() else []
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -324,8 +327,8 @@ class _Beside:
             self._status.line(f"warning: {message}")
 
         try:
-            self.report = watch(self._out, self._profile, self._live.verdict, True, self.stop,
-                                warn, self._earlier)  # fmt: skip
+            self.report = watch(self._out, self._setup.profile, self._live.verdict, True,
+                                self.stop, warn, self._earlier, **self._setup.targets)  # fmt: skip
         except Exception as exc:  # the recording must go on whatever the live view does
             self._status.line(f"wstape: live verdicts stopped: {exc}")
 
@@ -356,7 +359,7 @@ def record_until_stopped(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop_requested.set())
     output = LiveOutput(status.echo, json_lines)
-    beside = _Beside(cfg.out, live.profile, output, status) if live else None
+    beside = _Beside(cfg.out, live, output, status) if live else None
     try:
         recorder.start()
     except LaunchError as exc:
