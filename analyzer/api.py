@@ -16,6 +16,7 @@ from wstape.analyzer.profile import DEFAULT_PROFILE, Profile, load_profile
 from wstape.analyzer.protocols.events import Canonical, Decoders, Event
 from wstape.analyzer.reports.report import Report, Tally, merge
 from wstape.analyzer.reports.rows import SUMMARY_ROWS
+from wstape.analyzer.sources.flowfile import STOPPED
 from wstape.recorder.capture import Close, Error, Message, Open, Record
 
 PathLike = str | os.PathLike
@@ -46,6 +47,7 @@ class Analysis:
         self.verdicts: list[Verdict] = []  # in the order runs ended; empty unless keep_verdicts
         self._rows = _SummaryRows()  # unless keep_verdicts
         self._passed = 0
+        self._cut_short = 0
         self._outcomes: Counter[Outcome] = Counter()
         self._codes: Counter[Code] = Counter()
         self.warnings: list[str] = []
@@ -54,6 +56,7 @@ class Analysis:
         self._assembler = RunAssembler(self.profile)
         self._first_odd: dict[Canonical, Event] = {}
         self._decoders = Decoders(self.profile.protocol)
+        self._last_ts: float | None = None  # the latest record's: where the recording ended
 
     def feed(self, record: Record | Event) -> list[Verdict]:
         """Takes one record; returns the verdicts of runs that this record finished.
@@ -61,6 +64,7 @@ class Analysis:
         Messages may come as the Events already decoded from them (by a parallel worker).
         """
         kind = type(record)
+        self._last_ts = record.ts
         # Exact types first: nearly every record is a message, and isinstance against a union
         # per record showed in profiles.
         if kind is Message:
@@ -97,13 +101,15 @@ class Analysis:
         if isinstance(record, Close | Error):
             # What the connection's decoder held joins its runs before the connection ends.
             runs = self._add_all(self._decoders.end(record.connection, record.ts))
+            if isinstance(record, Error) and record.message == STOPPED:
+                return runs  # the recording stopped, not the chat: still open at the end
             how = _closed(record) if isinstance(record, Close) else f"failed ({record.message})"
             return runs + assembler.close(record.connection, record.ts, how)
         return []
 
     def finish(self) -> list[Verdict]:
         """The verdicts of runs still in flight when the capture ends."""
-        return self._judge(self._assembler.finish())
+        return self._judge(self._assembler.finish(self._last_ts))
 
     @property
     def held(self) -> int:
@@ -123,7 +129,7 @@ class Analysis:
             captures=(self.capture,) if self.capture else (),
             targets=self.profile.targets,
             connections=self.connections,
-            tally=Tally.counted(self._passed, self._outcomes, self._codes),
+            tally=Tally.counted(self._passed, self._outcomes, self._codes, self._cut_short),
         )
 
     def _judge(self, runs: list[Run]) -> list[Verdict]:
@@ -132,6 +138,7 @@ class Analysis:
         verdicts = [judge(run, self.profile) for run in runs]
         for verdict in verdicts:
             self._passed += verdict.passed
+            self._cut_short += verdict.cut_short
             self._outcomes[verdict.outcome] += 1
             if verdict.failures:
                 self._codes.update(verdict.codes)
@@ -181,7 +188,7 @@ class _SummaryRows:
         self._ended += 1
         # The order number is unique, so verdicts themselves are never compared.
         item = (-verdict.run.started, -self._ended, verdict)
-        group = self._groups[verdict.passed]
+        group = self._groups[not verdict.failed]
         if len(group) < SUMMARY_ROWS:
             heapq.heappush(group, item)
         else:

@@ -79,9 +79,9 @@ def analyze_command(
     or a HAR file with WebSocket messages, told apart by their content.
 
     Prints a report per run as each run ends (events seen, timeline, failures),
-    then a summary table; warnings go to stderr. Exit 0 when every run passed,
-    1 when any failed (or no run was found), 2 when a capture or the profile
-    cannot be read.
+    then a summary table; warnings go to stderr. Exit 0 when no run failed (a run
+    cut short by the end of the recording is not a failure), 1 when any failed (or
+    no run was found), 2 when a capture or the profile cannot be read.
 
     \b
     Examples:

@@ -36,6 +36,13 @@ class Outcome(StrEnum):
     COMPLETED = "completed"  # a completion event and no error
     ERROR = "error"  # an error, then a completion or a terminal error: failed gracefully
     INCOMPLETE = "incomplete"  # the run just stopped
+    # The recording ended (stopped or killed) while the run was in flight: neither passed nor
+    # failed, unless it had already failed on something it did before the cut.
+    CUT_SHORT = "cut_short"
+
+
+# Runs that never ended: what they would still have sent is unknown.
+UNFINISHED = frozenset({Outcome.INCOMPLETE, Outcome.CUT_SHORT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +75,16 @@ class Verdict:
 
     @property
     def passed(self) -> bool:
-        return not self.failures
+        return not self.failures and self.outcome is not Outcome.CUT_SHORT
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failures)
+
+    @property
+    def cut_short(self) -> bool:
+        """Neither passed nor failed: the recording ended mid-run, on nothing it failed."""
+        return not self.failures and self.outcome is Outcome.CUT_SHORT
 
     @property
     def codes(self) -> tuple[Code, ...]:
@@ -80,7 +96,8 @@ class Verdict:
         # metadata each time: analyze slims every verdict it keeps.
         run = self.run
         slim_run = Run(run.ordinal, run.run_id, run.thread_id, run.user_id, run.connections, (),
-                       run.started, run.user_message_ts, run.leaks, run.end)  # fmt: skip
+                       run.started, run.user_message_ts, run.leaks, run.end,
+                       run.cut_at)  # fmt: skip
         return Verdict(slim_run, self.outcome, self.failures, self.warnings, self.required,
                        self.first_event_s, self.total_s, self.tools, self.event_counts,
                        self.coverage)  # fmt: skip
@@ -100,6 +117,8 @@ def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
     """The verdict on one run under the profile's required events and timing targets."""
     server = _server(run)
     outcome, terminal = _outcome(server)
+    if outcome is Outcome.INCOMPLETE and _cut_short(run, profile):
+        outcome = Outcome.CUT_SHORT
     # A run that failed gracefully owes its user only a start and the error; a completed one
     # owes the five events, tools included unless the profile says `require_tools = false`
     # (the original suite required them; a backend that answers without tools opts out).
@@ -148,9 +167,17 @@ def _outcome(server: list[Event]) -> tuple[Outcome, int | None]:
     return (Outcome.ERROR if failed else Outcome.COMPLETED), end
 
 
+def _cut_short(run: Run, profile: Profile) -> bool:
+    """In flight when the recording ended, and not quiet for longer than a whole run may take
+    (a run that went quiet that long had stopped before the cut: it fails no_completion)."""
+    if run.cut_at is None:
+        return False
+    return run.cut_at - max(e.ts for e in run.events) <= profile.targets.max_total_s
+
+
 def _missing(server: list[Event], outcome: Outcome, required: tuple) -> list[Failure]:
     # A run that never ended is judged on that alone: what it would have sent is unknown.
-    if outcome is Outcome.INCOMPLETE:
+    if outcome in UNFINISHED:
         return []
     seen = {e.canonical for e in server}
     missing = [kind.value for kind in required if kind not in seen]
@@ -210,8 +237,9 @@ def _pair_tools(server: list[Event], outcome: Outcome) -> tuple[list[Tool], list
         end = matched.get(index)
         duration = end.ts - start.ts if end is not None else None
         tools.append(Tool(start.tool_name, start.execution_id, start.ts, duration))
-        # A run cut off mid-tool fails no_completion; its open tool is not a second failure.
-        if end is None and outcome is not Outcome.INCOMPLETE:
+        # A run cut off mid-tool fails no_completion (or was cut short by the recording's end);
+        # its open tool is not a second failure.
+        if end is None and outcome not in UNFINISHED:
             message = f"tool_executing of {_tool_name(start)} never completed"
             failures.append(Failure(Code.UNPAIRED_TOOL, message))
     return tools, failures

@@ -77,6 +77,8 @@ class Run:
     user_message_ts: float | None
     leaks: tuple[Leak, ...] = ()
     end: str = ""  # how the run's last connection ended, when it did
+    # The recording's end, when it came while the run was in flight on a connection still open.
+    cut_at: float | None = None
 
     @property
     def label(self) -> str:
@@ -166,10 +168,11 @@ class RunAssembler:
         self._do[event.from_client][event.canonical](event)
         return done
 
-    def finish(self) -> list[Run]:
-        """Every run still in flight, as the capture ends."""
+    def finish(self, end: float | None = None) -> list[Run]:
+        """Every run still in flight as the capture ends (at `end`, when known): those in flight
+        on a connection still open were cut short there (Run.cut_at)."""
         why = "the capture ended while its connection was open"
-        return [self._finalize(run, why) for run in list(self._active.values())]
+        return [self._finalize(run, why, end) for run in list(self._active.values())]
 
     # ------------------------------------------------------------ applying the rules
 
@@ -348,7 +351,7 @@ class RunAssembler:
             since = max(self._ended.get(c, (run.last_ts, ""))[0] for c in run.connections)
         return rule.why if now - since > rule.after_s else None
 
-    def _finalize(self, run: _Builder, why: str) -> Run:
+    def _finalize(self, run: _Builder, why: str, capture_end: float | None = None) -> Run:
         del self._active[run.ordinal]
         keys = [(self._by_id, key) for key in run.ids] + [(self._by_thread, run.thread_id)]
         for index, key in keys:
@@ -360,9 +363,11 @@ class RunAssembler:
         self._drop_pending(run)
         self._reported.update(run.ids)
         end = "" if run.state in ENDED else self._end_of(run, why)
+        # In flight on a connection still open when the capture ended (_end_of says `why`).
+        cut_at = max(capture_end, run.last_ts) if capture_end is not None and end == why else None
         return Run(run.ordinal, run.run_id, run.thread_id, run.user_id, tuple(run.connections),
                    tuple(run.events), run.started, run.user_message_ts, tuple(run.leaks),
-                   end)  # fmt: skip
+                   end, cut_at)  # fmt: skip
 
     def _turn(self, now: float) -> None:
         """Forgets the older generation: run ids reported, and connections closed, before it."""

@@ -48,6 +48,13 @@ def _mark(passed: bool) -> str:
     return "✓" if passed else "✗"
 
 
+def _status(verdict: Verdict) -> tuple[str, str]:
+    """The run's status class and mark: a run cut short by the recording's end is neither."""
+    if verdict.cut_short:
+        return "cut_short", "–"
+    return ("passed" if verdict.passed else "failed"), _mark(verdict.passed)
+
+
 def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
@@ -98,8 +105,8 @@ def summary_table(report: Report) -> str:
     t = report.targets
     rows = [
         ("captures", ", ".join(report.captures) or "-"),
-        ("runs", f"{len(verdicts)}: {len(verdicts) - len(report.failed)} passed, "
-                 f"{len(report.failed)} failed"),
+        ("runs", f"{len(verdicts)}: {sum(v.passed for v in verdicts)} passed, "
+                 f"{len(report.failed)} failed" + _cut_short(verdicts)),
         ("outcomes", ", ".join(f"{o} {outcomes[o]}" for o in Outcome if outcomes[o]) or "-"),
         ("failures", ", ".join(f"{c} {codes[c]}" for c in Code if codes[c]) or "none"),
         ("targets", f"first event < {t.max_first_event_s:g} s, each tool < {t.max_tool_s:g} s, "
@@ -127,9 +134,9 @@ def runs_table(verdicts: Sequence[Verdict], prefix: str, detailed: set[int]) -> 
         label = escape(v.run.label)
         if v.run.ordinal in detailed:
             label = f'<a href="#{_anchor(prefix, v)}">{label}</a>'
-        status = "passed" if v.passed else "failed"
+        status, mark = _status(v)
         rows.append(
-            f'<tr class="{status}" data-status="{status}"><td class=mark>{_mark(v.passed)}</td>'
+            f'<tr class="{status}" data-status="{status}"><td class=mark>{mark}</td>'
             f'<td class="mono">{label}</td><td>{escape(v.run.user_id or "-")}</td>'
             f"<td>{v.outcome}</td><td class=num>{sum(v.event_counts.values())}</td>"
             f"<td class=num>{_seconds(v.first_event_s)}</td>"
@@ -161,7 +168,7 @@ def run_article(verdict: Verdict, report: Report, prefix: str) -> str:
     from wstape.analyzer.reports.plots import png_bytes, run_figure
 
     run = verdict.run
-    status = "passed" if verdict.passed else "failed"
+    status, mark = _status(verdict)
     who = ", ".join(
         x for x in (f"user {run.user_id}" if run.user_id else "",
                     f"thread {run.thread_id}" if run.thread_id else "") if x
@@ -174,7 +181,7 @@ def run_article(verdict: Verdict, report: Report, prefix: str) -> str:
                     f"timeline of {run.label}", "timeline")  # fmt: skip
     return (
         f'<article class="run {status}" id="{_anchor(prefix, verdict)}" data-status="{status}">'
-        f"<h3><span class=mark>{_mark(verdict.passed)}</span> "
+        f"<h3><span class=mark>{mark}</span> "
         f"<span class=mono>{escape(run.label)}</span> "
         f'<span class="muted">{escape(who)} — {verdict.outcome}, '
         f"{_seconds(verdict.total_s)}</span></h3>"
@@ -209,13 +216,20 @@ def report_sections(report: Report, max_runs: int, prefix: str = "") -> list[str
     return parts
 
 
+def _cut_short(verdicts: Sequence[Verdict]) -> str:
+    cut = sum(v.cut_short for v in verdicts)
+    return f", {cut} cut short by the end of the recording (not judged)" if cut else ""
+
+
 def verdict_html(report: Report) -> str:
     total, failed = len(report.verdicts), len(report.failed)
     if not total:
         return '<p class="verdict bad">✗ no chat runs found: nothing was checked</p>'
+    apart = _cut_short(report.verdicts)
     if not failed:
-        return f'<p class="verdict ok">✓ all {total} runs passed</p>'
-    return f'<p class="verdict bad">✗ {failed} of {total} runs failed</p>'
+        passed = sum(v.passed for v in report.verdicts)
+        return f'<p class="verdict ok">✓ all {passed} runs passed{apart}</p>'
+    return f'<p class="verdict bad">✗ {failed} of {total} runs failed{apart}</p>'
 
 
 def report_html(report: Report, max_runs: int = 20) -> str:

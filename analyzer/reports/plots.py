@@ -58,7 +58,7 @@ def png_bytes(figure: Figure, dpi: int = DPI) -> bytes:
 
 def failed_first(verdicts: Sequence[Verdict]) -> list[Verdict]:
     """Failed runs, then passed ones, each in start order: the order people read reports in."""
-    return [v for v in verdicts if not v.passed] + [v for v in verdicts if v.passed]
+    return [v for v in verdicts if v.failed] + [v for v in verdicts if not v.failed]
 
 
 # ---------------------------------------------------------------- timelines
@@ -68,7 +68,8 @@ def run_label(verdict: Verdict, width: int = 30) -> str:
     run = verdict.run
     label = run.label if len(run.label) <= width else run.label[: width - 1] + "…"
     user = f"  {run.user_id}" if run.user_id else ""
-    return f"{'✓' if verdict.passed else '✗'} {label}{user}"
+    mark = "–" if verdict.cut_short else "✓" if verdict.passed else "✗"
+    return f"{mark} {label}{user}"
 
 
 TOOL_STYLE = {
@@ -171,7 +172,7 @@ def draw_timelines(
         reach = max(reach, _draw_run(ax, row, verdict, kinds))
     ax.set_yticks(range(len(verdicts)), [run_label(v) for v in verdicts], fontsize=8)
     for tick, verdict in zip(ax.get_yticklabels(), verdicts, strict=True):
-        tick.set_color(PASS_COLOR if verdict.passed else FAIL_COLOR)
+        tick.set_color(FAIL_COLOR if verdict.failed else PASS_COLOR)
     ax.set_ylim(len(verdicts) - 0.5, -0.5)
     reach = reach or 1.0
     lines = [

@@ -29,32 +29,37 @@ class Tally:
     passed: int = 0
     outcomes: Mapping[Outcome, int] = field(default_factory=_no_counts)
     codes: Mapping[Code, int] = field(default_factory=_no_counts)  # runs failing with each code
+    cut_short: int = 0  # runs neither passed nor failed: the recording ended mid-run
 
     @property
     def failed(self) -> int:
-        return self.runs - self.passed
+        return self.runs - self.passed - self.cut_short
 
     @classmethod
     def of(cls, verdicts: Iterable[Verdict]) -> Tally:
         outcomes: Counter[Outcome] = Counter()
         codes: Counter[Code] = Counter()
-        passed = 0
+        passed = cut_short = 0
         for verdict in verdicts:
             outcomes[verdict.outcome] += 1
             codes.update(verdict.codes)
             passed += verdict.passed
-        return cls.counted(passed, outcomes, codes)
+            cut_short += verdict.cut_short
+        return cls.counted(passed, outcomes, codes, cut_short)
 
     @classmethod
-    def counted(cls, passed: int, outcomes: Counter[Outcome], codes: Counter[Code]) -> Tally:
+    def counted(
+        cls, passed: int, outcomes: Counter[Outcome], codes: Counter[Code], cut_short: int = 0
+    ) -> Tally:
         """From running counts (every run has one outcome, so they sum to the runs)."""
         return cls(sum(outcomes.values()), passed, MappingProxyType(dict(outcomes)),
-                   MappingProxyType(dict(codes)))  # fmt: skip
+                   MappingProxyType(dict(codes)), cut_short)  # fmt: skip
 
     def __add__(self, other: Tally) -> Tally:
         outcomes = Counter(self.outcomes) + Counter(other.outcomes)
         return Tally.counted(self.passed + other.passed, outcomes,
-                             Counter(self.codes) + Counter(other.codes))  # fmt: skip
+                             Counter(self.codes) + Counter(other.codes),
+                             self.cut_short + other.cut_short)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +87,13 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        """True when there was at least one run and every run passed."""
+        """True when there was at least one run and none failed (a run cut short by the end of
+        the recording is neither passed nor failed)."""
         return self.tally.runs > 0 and self.tally.failed == 0
 
     @property
     def failed(self) -> tuple[Verdict, ...]:
-        return tuple(v for v in self.verdicts if not v.passed)
+        return tuple(v for v in self.verdicts if v.failed)
 
     @property
     def complete(self) -> bool:
