@@ -235,13 +235,17 @@ def analyze_records(
     return analysis.report()
 
 
-def resolve_profile(profile: Profile | PathLike | None, **targets: float | None) -> Profile:
-    """A Profile from a Profile, a TOML path or None (the default), with targets applied."""
+def resolve_profile(
+    profile: Profile | PathLike | None, require: Iterable[str] = (), **targets: float | None
+) -> Profile:
+    """A Profile from a Profile, a TOML path or None (the default), with targets applied and
+    the events in `require` also required of a completed run."""
     if profile is None:
         profile = DEFAULT_PROFILE
     elif not isinstance(profile, Profile):
         profile = load_profile(profile)
-    return profile.with_targets(**targets)
+    require = tuple(require)
+    return (profile.with_required(require) if require else profile).with_targets(**targets)
 
 
 def analyze(
@@ -254,6 +258,7 @@ def analyze(
     dask: str | None = None,
     progress: bool | str = False,
     keep_verdicts: bool = True,
+    require: Iterable[str] = (),
     **targets: float | None,
 ) -> Report:
     """Reads and judges one or more captures (wstape folders or segments, mitmproxy flow files,
@@ -273,9 +278,10 @@ def analyze(
     else started by forkserver, which imports the caller's __main__: guard a script's entry with
     `if __name__ == "__main__":`. Raises parallel.ClusterError when Dask cannot be used.
     With `progress` (true, or the bar's label), a bar on a terminal's stderr shows how much
-    has been read.
+    has been read. `require` names events a completed run must also carry (canonical kinds
+    or the backend's own event types), beside the profile's.
     """
-    resolved = resolve_profile(profile, **targets)
+    resolved = resolve_profile(profile, require, **targets)
     paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     reports = []
     with reader(paths, resolved, workers, dask, progress) as read:

@@ -32,6 +32,7 @@ from wstape.demo.scenarios import (
     Timing,
     mint,
     script,
+    with_extra,
     wrap,
 )
 
@@ -47,6 +48,7 @@ class Config:
     envelope: Envelope = "payload"
     certfile: str | None = None
     keyfile: str | None = None
+    extra: tuple[str, ...] = ()  # the product's own events, sent after agent_started
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,9 @@ class Backend:
         steps = script(
             scenario, timing, tools=tools if isinstance(tools, int) else 1, drop=self.config.drop
         )
+        extra = payload.get("extra_events", self.config.extra)
+        if isinstance(extra, list | tuple) and all(isinstance(e, str) for e in extra):
+            steps = with_extra(steps, tuple(extra), timing)
         thread_id = payload.get("thread_id")
         thread_id = thread_id if isinstance(thread_id, str) else mint("thread")
         ids = RunIds(mint("run"), thread_id, user_id)
@@ -265,13 +270,15 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     scenario_help = "scenario of a user_message that names none"
     add("--scenario", default="good", choices=SCENARIOS, help=scenario_help)
     add("--envelope", default="payload", choices=ENVELOPES, help="how events are wrapped")
+    extra_help = "also send this event of the product's own after agent_started (repeatable)"
+    add("--extra-event", action="append", default=[], metavar="TYPE", help=extra_help)
     add("--certfile", help="PEM certificate: serve wss://")
     add("--keyfile", help="PEM private key of --certfile")
     args = parser.parse_args(argv)
     timing = Timing(args.think_delay, args.tool_delay, args.slow_tool_delay, args.first_delay)
     return Config(
         args.host, args.port, args.ping_interval, timing, frozenset(args.drop_event),
-        args.scenario, args.envelope, args.certfile, args.keyfile,
+        args.scenario, args.envelope, args.certfile, args.keyfile, tuple(args.extra_event),
     )  # fmt: skip
 
 

@@ -174,6 +174,13 @@ def script(
     return kept
 
 
+def with_extra(steps: list[Step], extra: tuple[str, ...], timing: Timing) -> list[Step]:
+    """The steps with the product's own events `extra` sent right after the first one (its
+    agent_started): what a backend with events of its own adds to every run."""
+    added = [Emit(name, {"detail": "product event"}, timing.think_delay) for name in extra]
+    return [*steps[:1], *added, *steps[1:]]
+
+
 def _event(step: Step) -> str | None:
     return step.event if isinstance(step, Emit) else None
 

@@ -46,6 +46,7 @@ def analyze_json(capture: Path, tmp_path: Path) -> tuple[int, dict]:
         [*WSTAPE, "analyze", str(capture), "--json", str(out), "-q"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
+    assert out.exists(), result.stderr
     return result.returncode, json.loads(out.read_text())
 
 

@@ -14,6 +14,7 @@ from wstape.analyzer.cli.common import (
     EXIT_FAILED,
     InputError,
     input_errors,
+    require_option,
     target_options,
     warn,
 )
@@ -21,7 +22,7 @@ from wstape.analyzer.cli.compare import plot_path
 from wstape.analyzer.cli.split import Split, resolve, split_options
 from wstape.analyzer.parallel import ClusterError
 from wstape.analyzer.pipeline.rules import Verdict
-from wstape.analyzer.profile import ProfileError
+from wstape.analyzer.profile import Profile, ProfileError
 from wstape.analyzer.progress import tracked_paths
 from wstape.analyzer.reports.junit import junit_xml
 from wstape.analyzer.reports.report import Report, merge
@@ -35,6 +36,7 @@ from wstape.analyzer.reports.text import render_run, render_summary
     help="TOML profile naming another backend's fields, event types and targets.",
 )  # fmt: skip
 @target_options
+@require_option
 @click.option(
     "--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True, path_type=str),
     metavar="FILE", help="Also write the versioned JSON report here; '-' prints only JSON.",
@@ -64,6 +66,7 @@ def analyze_command(
     max_first_event_s: float | None,
     max_tool_s: float | None,
     max_total_s: float | None,
+    require: tuple[str, ...],
     json_out: str | None,
     junit: str | None,
     plot: str | None,
@@ -90,6 +93,7 @@ def analyze_command(
       wstape analyze captures/a captures/b --json report.json --junit junit.xml
       wstape analyze captures/today --json - | jq '.runs[] | select(.status=="failed")'
       wstape analyze captures/acme --profile analyzer/profiles/example.toml
+      wstape analyze captures/today --require agent_progress --require final_summary
       wstape analyze captures/today -q --plot runs.png --html report.html
       wstape analyze flows.mitm session.har
       wstape analyze captures/2026-* -q --workers 8
@@ -113,7 +117,8 @@ def analyze_command(
             every = bool(keep or json_out)
             split = resolve(workers, dask)
             on_verdict = show if stream else None
-            report = _read(paths, profile, on_verdict, keep, every, targets, split)
+            resolved = resolve_profile(profile, require)
+            report = _read(paths, resolved, on_verdict, keep, every, targets, split)
         except (ProfileError, ClusterError) as exc:
             raise InputError(str(exc)) from None
         for message in report.warnings:
@@ -126,7 +131,7 @@ def analyze_command(
 
 def _read(
     paths: tuple[str, ...],
-    profile: str | None,
+    profile: Profile | str | None,
     show: Callable[[Verdict], None] | None,
     keep_events: bool,
     keep_verdicts: bool,

@@ -51,3 +51,15 @@ def target_options(command: Callable) -> Callable:
     for name, help_text in reversed(_TARGETS):  # click lists options in decoration order
         command = click.option(name, type=_POSITIVE, metavar="S", help=help_text)(command)
     return command
+
+
+def require_option(command: Callable) -> Callable:
+    """--require EVENT (repeatable): one more event a completed run must carry, the same option
+    in every command that judges runs."""
+    return click.option(
+        "--require",
+        multiple=True,
+        metavar="EVENT",
+        help="Fail a completed run that lacks this event: a canonical kind or any event type "
+        "the backend sends (repeatable; adds to the profile's `required`).",
+    )(command)

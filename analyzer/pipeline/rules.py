@@ -129,7 +129,7 @@ def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
     first = server[0].ts - run.user_message_ts if server and has_message else None
     total = end - run.started
     failures = [
-        *_missing(server, outcome, required),
+        *_missing(server, outcome, required, _own_required(run, outcome, profile)),
         *_incomplete(run, server, outcome),
         *_order(run, server, terminal),
         *tool_failures,
@@ -175,12 +175,22 @@ def _cut_short(run: Run, profile: Profile) -> bool:
     return run.cut_at - max(e.ts for e in run.events) <= profile.targets.max_total_s
 
 
-def _missing(server: list[Event], outcome: Outcome, required: tuple) -> list[Failure]:
+def _own_required(run: Run, outcome: Outcome, profile: Profile) -> list[str]:
+    """The product's own required events (by the backend's name) a completed run lacks."""
+    if not profile.required_events or outcome is not Outcome.COMPLETED:
+        return []
+    seen = {e.type for e in run.events if not e.from_client}
+    return [name for name in profile.required_events if name not in seen]
+
+
+def _missing(
+    server: list[Event], outcome: Outcome, required: tuple, own: list[str]
+) -> list[Failure]:
     # A run that never ended is judged on that alone: what it would have sent is unknown.
     if outcome in UNFINISHED:
         return []
     seen = {e.canonical for e in server}
-    missing = [kind.value for kind in required if kind not in seen]
+    missing = [kind.value for kind in required if kind not in seen] + own
     if not missing:
         return []
     names = ", ".join(repr(name) for name in missing)
@@ -314,6 +324,8 @@ def _warnings(run: Run, server: list[Event], profile: Profile) -> list[str]:
     warnings = []
     unknown = Counter(e.type or "(no type)" for e in run.events if e.canonical is C.UNKNOWN)
     for name, count in unknown.items():
+        if name in profile.required_events:
+            continue  # judged: the profile requires it
         warnings.append(f"unknown event type {name!r} ×{count} (not judged; see --profile)")
     kinds = Counter(e.canonical for e in server)
     if not profile.require_tools and not (kinds[C.TOOL_EXECUTING] or kinds[C.TOOL_COMPLETED]):
