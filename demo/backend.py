@@ -22,6 +22,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from wstape.demo.scenarios import (
+    BATCH_FORMS,
+    BATCHED,
     ENVELOPES,
     SCENARIOS,
     Disconnect,
@@ -30,6 +32,7 @@ from wstape.demo.scenarios import (
     RunIds,
     Step,
     Timing,
+    batch,
     mint,
     script,
     with_extra,
@@ -49,6 +52,7 @@ class Config:
     certfile: str | None = None
     keyfile: str | None = None
     extra: tuple[str, ...] = ()  # the product's own events, sent after agent_started
+    batch: str | None = None  # send thinking and partial results in event_batch frames: list|map
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,14 +177,33 @@ class Backend:
         spawn(self._play(ws, ids, steps))
 
     async def _play(self, ws: ServerConnection, ids: RunIds, steps: list[Step]) -> None:
+        held: list[tuple[Emit, float]] = []  # batched events waiting for the next frame
         with contextlib.suppress(ConnectionClosed):
             for i, step in enumerate(steps):
                 if step.delay > 0:
                     await asyncio.sleep(step.delay)
+                if self._batches(step):
+                    held.append((step, time.time()))
+                    continue
+                await self._flush(ws, ids, held)
                 if isinstance(step, Disconnect):
                     await self._disconnect(ws, ids, step, steps[i + 1 :])
                     return
                 await self._emit(ws, ids, step)
+            await self._flush(ws, ids, held)
+
+    def _batches(self, step: Step) -> bool:
+        """Whether `step` waits for the next frame, as the seed product batches small events
+        (a broadcast goes out on its own: it is the leak scenario's point)."""
+        return bool(self.config.batch) and isinstance(step, Emit) and (
+            step.event in BATCHED and not step.broadcast
+        )  # fmt: skip
+
+    async def _flush(self, ws: ServerConnection, ids: RunIds, held: list) -> None:
+        if held:
+            frame = batch(self.config.batch or "list", self.config.envelope, ids, held)
+            held.clear()
+            await ws.send(json.dumps(frame))
 
     async def _emit(self, ws: ServerConnection, ids: RunIds, step: Emit) -> None:
         text = json.dumps(wrap(self.config.envelope, step.event, ids, step.fields))
@@ -272,6 +295,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     add("--envelope", default="payload", choices=ENVELOPES, help="how events are wrapped")
     extra_help = "also send this event of the product's own after agent_started (repeatable)"
     add("--extra-event", action="append", default=[], metavar="TYPE", help=extra_help)
+    batch_help = "send thinking and partial results in the seed product's event_batch frames"
+    add("--batch", choices=BATCH_FORMS, help=batch_help + ", their events a list or a map")
     add("--certfile", help="PEM certificate: serve wss://")
     add("--keyfile", help="PEM private key of --certfile")
     args = parser.parse_args(argv)
@@ -279,6 +304,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     return Config(
         args.host, args.port, args.ping_interval, timing, frozenset(args.drop_event),
         args.scenario, args.envelope, args.certfile, args.keyfile, tuple(args.extra_event),
+        args.batch,
     )  # fmt: skip
 
 
