@@ -8,11 +8,13 @@ from types import MappingProxyType
 
 from wstape.analyzer.protocols.events import WireProtocol
 from wstape.analyzer.protocols.json_dialects import JsonDialects
+from wstape.analyzer.protocols.openai_realtime import OpenAIRealtime
 from wstape.analyzer.protocols.options import ProfileError
 
 PROTOCOLS: Mapping[str, type[WireProtocol]] = MappingProxyType(
     {
         JsonDialects.name: JsonDialects,
+        OpenAIRealtime.name: OpenAIRealtime,
     }
 )
 # What a profile that names no protocol gets. Sniffing the first frames of a capture belongs
