@@ -226,9 +226,11 @@ def verdict_html(report: Report) -> str:
     if not total:
         return '<p class="verdict bad">✗ no chat runs found: nothing was checked</p>'
     apart = _cut_short(report.verdicts)
-    if not failed:
+    if not failed and apart:
         passed = sum(v.passed for v in report.verdicts)
-        return f'<p class="verdict ok">✓ all {passed} runs passed{apart}</p>'
+        return f'<p class="verdict ok">✓ no run failed: {passed} passed{apart}</p>'
+    if not failed:
+        return f'<p class="verdict ok">✓ all {total} runs passed</p>'
     return f'<p class="verdict bad">✗ {failed} of {total} runs failed{apart}</p>'
 
 

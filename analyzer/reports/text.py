@@ -147,6 +147,8 @@ def _verdict_line(report: Report) -> str:
         return "❌ no chat runs found: nothing was checked"
     cut = report.tally.cut_short
     apart = f" ({cut} cut short by the end of the recording, not judged)" if cut else ""
+    if report.passed and cut:
+        return f"✅ no run failed: {report.tally.passed} passed{apart}"
     if report.passed:
-        return f"✅ all {total - cut} runs passed{apart}" if cut else f"✅ all {total} runs passed"
+        return f"✅ all {total} runs passed"
     return f"❌ {report.tally.failed} of {total} runs failed{apart}"
