@@ -154,6 +154,29 @@ def test_a_failed_response_names_its_error(recorded: Path):
     assert failed["outcome"] == "error" and failed["events"]["response.done"] == 1
 
 
+def test_a_realtime_session_replays_against_a_new_build_with_the_same_verdicts(
+    recorded: Path, processes, tmp_path: Path
+):
+    port = free_port()
+    backend = processes.start(
+        [sys.executable, str(ROOT / "tests" / "realtime_backend.py"), "--port", str(port)],
+        "realtime",
+    )
+    wait_listening(port, backend)
+    result = subprocess.run(
+        [sys.executable, "-m", "wstape", "replay", str(recorded), "--target",
+         f"ws://127.0.0.1:{port}/v1/realtime", "--out", str(tmp_path / "next"),
+         "--profile", str(PROFILE), "--as-fast-as-possible", "--reply-timeout", "2"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    _, replayed = analyze(tmp_path / "next", "--profile", str(PROFILE))
+    _, original = analyze(recorded, "--profile", str(PROFILE))
+    verdicts = [[(r["outcome"], r["status"]) for r in report["runs"]]
+                for report in (original, replayed)]  # fmt: skip
+    assert verdicts[0] == verdicts[1]
+
+
 # ------------------------------------------------------------------ the decoder alone
 
 
