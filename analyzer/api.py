@@ -10,13 +10,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import MappingProxyType
 
 from wstape.analyzer.parallel import reader
-from wstape.analyzer.pipeline.rules import Code, Outcome, Verdict, judge
+from wstape.analyzer.pipeline.rules import judge
 from wstape.analyzer.pipeline.runs import LINGER_S, Run, RunAssembler
+from wstape.analyzer.pipeline.verdicts import Code, Outcome, Verdict
 from wstape.analyzer.profile import DEFAULT_PROFILE, Profile, load_profile, profile_for_protocol
 from wstape.analyzer.protocols.events import Canonical, Decoders, Event
 from wstape.analyzer.protocols.registry import sniff
 from wstape.analyzer.reports.report import Report, Tally, merge
 from wstape.analyzer.reports.rows import SUMMARY_ROWS
+from wstape.analyzer.sources.flowfile import STOPPED
 from wstape.analyzer.sources.reading import read_messages
 from wstape.recorder.capture import Close, Error, Message, Open, Record
 
@@ -50,6 +52,7 @@ class Analysis:
         self.verdicts: list[Verdict] = []  # in the order runs ended; empty unless keep_verdicts
         self._rows = _SummaryRows()  # unless keep_verdicts
         self._passed = 0
+        self._cut_short = 0
         self._outcomes: Counter[Outcome] = Counter()
         self._codes: Counter[Code] = Counter()
         self._bursts = 0
@@ -59,6 +62,7 @@ class Analysis:
         self._assembler = RunAssembler(self.profile)
         self._first_odd: dict[Canonical, Event] = {}
         self._decoders = Decoders(self.profile.protocol)
+        self._last_ts: float | None = None  # the latest record's: where the recording ended
 
     def feed(self, record: Record | Event) -> list[Verdict]:
         """Takes one record; returns the verdicts of runs that this record finished.
@@ -66,6 +70,7 @@ class Analysis:
         Messages may come as the Events already decoded from them (by a parallel worker).
         """
         kind = type(record)
+        self._last_ts = record.ts
         # Exact types first: nearly every record is a message, and isinstance against a union
         # per record showed in profiles.
         if kind is Message:
@@ -102,13 +107,15 @@ class Analysis:
         if isinstance(record, Close | Error):
             # What the connection's decoder held joins its runs before the connection ends.
             runs = self._add_all(self._decoders.end(record.connection, record.ts))
+            if isinstance(record, Error) and record.message == STOPPED:
+                return runs  # the recording stopped, not the chat: still open at the end
             how = _closed(record) if isinstance(record, Close) else f"failed ({record.message})"
             return runs + assembler.close(record.connection, record.ts, how)
         return []
 
     def finish(self) -> list[Verdict]:
         """The verdicts of runs still in flight when the capture ends."""
-        return self._judge(self._assembler.finish())
+        return self._judge(self._assembler.finish(self._last_ts))
 
     def live(self, now: float) -> list[Verdict]:
         """Live (`wstape watch`): verdicts on runs not handed back yet, judged at their terminal
@@ -136,7 +143,9 @@ class Analysis:
             captures=(self.capture,) if self.capture else (),
             targets=self.profile.targets,
             connections=self.connections,
-            tally=Tally.counted(self._passed, self._outcomes, self._codes, self._bursts),
+            tally=Tally.counted(
+                self._passed, self._outcomes, self._codes, self._bursts, self._cut_short
+            ),
             profile=self.profile.name,
             protocol=self.profile.protocol.name,
             detected=self.detected,
@@ -148,6 +157,7 @@ class Analysis:
         verdicts = [judge(run, self.profile) for run in runs]
         for verdict in verdicts:
             self._passed += verdict.passed
+            self._cut_short += verdict.cut_short
             self._outcomes[verdict.outcome] += 1
             self._bursts += verdict.burst is not None
             if verdict.failures:
@@ -198,7 +208,7 @@ class _SummaryRows:
         self._ended += 1
         # The order number is unique, so verdicts themselves are never compared.
         item = (-verdict.run.started, -self._ended, verdict)
-        group = self._groups[verdict.passed]
+        group = self._groups[not verdict.failed]
         if len(group) < SUMMARY_ROWS:
             heapq.heappush(group, item)
         else:
@@ -254,14 +264,17 @@ def detect_profile(path: PathLike) -> Profile:
     return profile_for_protocol(sniff(frames))
 
 
-def resolve_profile(profile: Profile | PathLike | None, **targets: float | None) -> Profile:
+def resolve_profile(
+    profile: Profile | PathLike | None, require: Iterable[str] = (), **targets: float | None
+) -> Profile:
     """A Profile from a Profile, a TOML path or a built-in's name, or None (the default), with
-    targets applied."""
+    targets applied and the events in `require` also required of a completed run."""
     if profile is None:
         profile = DEFAULT_PROFILE
     elif not isinstance(profile, Profile):
         profile = load_profile(profile)
-    return profile.with_targets(**targets)
+    require = tuple(require)
+    return (profile.with_required(require) if require else profile).with_targets(**targets)
 
 
 def analyze(
@@ -274,6 +287,7 @@ def analyze(
     dask: str | None = None,
     progress: bool | str = False,
     keep_verdicts: bool = True,
+    require: Iterable[str] = (),
     **targets: float | None,
 ) -> Report:
     """Reads and judges one or more captures (wstape folders or segments, mitmproxy flow files,
@@ -293,14 +307,15 @@ def analyze(
     else started by forkserver, which imports the caller's __main__: guard a script's entry with
     `if __name__ == "__main__":`. Raises parallel.ClusterError when Dask cannot be used.
     With `progress` (true, or the bar's label), a bar on a terminal's stderr shows how much
-    has been read.
+    has been read. `require` names events a completed run must also carry (canonical kinds
+    or the backend's own event types), beside the profile's.
     """
     paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     detected = profile is None and bool(paths)
     if detected:
         # Sniffed from the first input; --profile overrides it.
         profile = detect_profile(paths[0])
-    resolved = resolve_profile(profile, **targets)
+    resolved = resolve_profile(profile, require, **targets)
     reports = []
     with reader(paths, resolved, workers, dask, progress) as read:
         for path in paths:

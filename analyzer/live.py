@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from wstape.analyzer.api import Analysis, PathLike, resolve_profile
-from wstape.analyzer.pipeline.rules import Outcome, Verdict
+from wstape.analyzer.pipeline.verdicts import Outcome, Verdict
 from wstape.analyzer.profile import Profile, profile_for_protocol
 from wstape.analyzer.protocols.registry import DEFAULT, SNIFF_FRAMES, sniff
 from wstape.analyzer.reports.json_report import run_json, summary_json

@@ -8,7 +8,8 @@ Every key is optional; a file only says where its backend differs from the defau
     protocol = "wstape-json"       # the wire protocol (protocols/registry.py); the default
     require_tools = true           # a completed run without tool events fails missing_events
     required = ["agent_started", "agent_thinking", "tool_executing", "tool_completed",
-                "agent_completed"]  # replaces the required events of a completed run
+                "agent_completed"]  # replaces the required events of a completed run: the
+                                    # canonical kinds, or any event type the backend sends
 
     [targets]                      # seconds; the CLI's --max-* options override these
     max_first_event_s = 2.0
@@ -28,12 +29,12 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 
 from wstape.analyzer.protocols.events import TOOL_KINDS, Canonical, WireProtocol
-from wstape.analyzer.protocols.options import ProfileError, kind, string, strings, table
+from wstape.analyzer.protocols.options import ProfileError, string, strings, table
 from wstape.analyzer.protocols.registry import DEFAULT_PROTOCOL, protocol_class
 
 __all__ = [
@@ -68,6 +69,9 @@ class Profile:
     required: tuple[Canonical, ...] = DEFAULT_REQUIRED
     require_tools: bool = True
     targets: Targets = field(default_factory=Targets)
+    # The product's own events a completed run must carry, by the backend's type name
+    # (Event.type): `required` names that are no canonical kind, and `--require`.
+    required_events: tuple[str, ...] = ()
 
     @property
     def user_query(self) -> tuple[str, ...]:
@@ -80,6 +84,13 @@ class Profile:
         if self.require_tools:
             return self.required
         return tuple(kind for kind in self.required if kind not in TOOL_KINDS)
+
+    def with_required(self, names: Iterable[str]) -> Profile:
+        """This profile with these events also required of a completed run (`--require`)."""
+        kinds, events = _split_required(names)
+        required = self.required + tuple(k for k in kinds if k not in self.required)
+        added = tuple(e for e in events if e not in self.required_events)
+        return replace(self, required=required, required_events=self.required_events + added)
 
     def with_targets(self, **targets: float | None) -> Profile:
         """This profile with the given targets replaced; None keeps the profile's value."""
@@ -147,7 +158,10 @@ def profile_from_dict(data: Mapping) -> Profile:
             raise ProfileError("require_tools must be true or false")
         changes["require_tools"] = data["require_tools"]
     if "required" in data:
-        changes["required"] = tuple(kind(v, "required") for v in strings(data, "required"))
+        names = strings(data, "required")
+        if not all(names):
+            raise ProfileError("required: an event name cannot be empty")
+        changes["required"], changes["required_events"] = _split_required(names)
     changes["protocol"] = protocol.from_profile(data)
     changes["targets"] = _targets(table(data, "targets"))
     return replace(DEFAULT_PROFILE, **changes)
@@ -166,6 +180,15 @@ def _extended(data: Mapping, depth: int = 0) -> Mapping:
         base[key] = {**base[key], **value} if both_tables else value
     del base["extends"]
     return base
+
+
+def _split_required(names: Iterable[str]) -> tuple[tuple[Canonical, ...], tuple[str, ...]]:
+    """Required names as canonical kinds and the product's own event types (the rest)."""
+    kinds = tuple(dict.fromkeys(Canonical(n) for n in names if n in _KINDS))
+    return kinds, tuple(dict.fromkeys(n for n in names if n not in _KINDS))
+
+
+_KINDS = frozenset(k.value for k in Canonical)
 
 
 def _targets(values: Mapping) -> Targets:

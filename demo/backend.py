@@ -22,6 +22,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from wstape.demo.scenarios import (
+    BATCH_FORMS,
+    BATCHED,
     ENVELOPES,
     SCENARIOS,
     Disconnect,
@@ -30,8 +32,10 @@ from wstape.demo.scenarios import (
     RunIds,
     Step,
     Timing,
+    batch,
     mint,
     script,
+    with_extra,
     wrap,
 )
 
@@ -49,6 +53,8 @@ class Config:
     keyfile: str | None = None
     buffer: bool = False  # hold each run's events and send them at once when it ends
     protocol: str = "wstape-json"  # what the agent speaks: a key of HANDLERS
+    extra: tuple[str, ...] = ()  # the product's own events, sent after agent_started
+    batch: str | None = None  # send thinking and partial results in event_batch frames: list|map
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +172,9 @@ class Backend:
         steps = script(
             scenario, timing, tools=tools if isinstance(tools, int) else 1, drop=self.config.drop
         )
+        extra = payload.get("extra_events", self.config.extra)
+        if isinstance(extra, list | tuple) and all(isinstance(e, str) for e in extra):
+            steps = with_extra(steps, tuple(extra), timing)
         thread_id = payload.get("thread_id")
         thread_id = thread_id if isinstance(thread_id, str) else mint("thread")
         ids = RunIds(mint("run"), thread_id, user_id)
@@ -173,25 +182,50 @@ class Backend:
 
     async def _play(self, ws: ServerConnection, ids: RunIds, steps: list[Step]) -> None:
         # With `buffer`, events wait here and go out together, as through a buffering proxy.
-        held: list[tuple[ServerConnection, str]] | None = [] if self.config.buffer else None
+        buffered: list[tuple[ServerConnection, str]] | None = [] if self.config.buffer else None
+        batched: list[tuple[Emit, float]] = []  # batched events waiting for the next frame
         with contextlib.suppress(ConnectionClosed):
             for i, step in enumerate(steps):
                 if step.delay > 0:
                     await asyncio.sleep(step.delay)
+                if self._batches(step):
+                    batched.append((step, time.time()))
+                    continue
+                await self._flush_batch(ws, ids, batched, buffered)
                 if isinstance(step, Disconnect):
-                    await self._flush(held)
+                    await self._release(buffered)
                     await self._disconnect(ws, ids, step, steps[i + 1 :])
                     return
-                await self._emit(ws, ids, step, held)
-            await self._flush(held)
+                await self._emit(ws, ids, step, buffered)
+            await self._flush_batch(ws, ids, batched, buffered)
+            await self._release(buffered)
+
+    def _batches(self, step: Step) -> bool:
+        """Whether `step` waits for the next frame, as the seed product batches small events
+        (a broadcast goes out on its own: it is the leak scenario's point)."""
+        return bool(self.config.batch) and isinstance(step, Emit) and (
+            step.event in BATCHED and not step.broadcast
+        )  # fmt: skip
+
+    async def _flush_batch(
+        self, ws: ServerConnection, ids: RunIds, batched: list, buffered: list | None
+    ) -> None:
+        if not batched:
+            return
+        frame = batch(self.config.batch or "list", self.config.envelope, ids, batched)
+        batched.clear()
+        if buffered is not None:
+            buffered.append((ws, json.dumps(frame)))
+        else:
+            await ws.send(json.dumps(frame))
 
     async def _emit(
-        self, ws: ServerConnection, ids: RunIds, step: Emit, held: list | None = None
+        self, ws: ServerConnection, ids: RunIds, step: Emit, buffered: list | None = None
     ) -> None:
         text = json.dumps(wrap(self.config.envelope, step.event, ids, step.fields))
         targets = list(self.connections) if step.broadcast else [ws]
-        if held is not None:
-            held += [(target, text) for target in targets]
+        if buffered is not None:
+            buffered += [(target, text) for target in targets]
             return
         if not step.broadcast:
             await ws.send(text)
@@ -201,12 +235,12 @@ class Backend:
                 await other.send(text)
 
     @staticmethod
-    async def _flush(held: list[tuple[ServerConnection, str]] | None) -> None:
-        for target, text in held or ():
+    async def _release(buffered: list[tuple[ServerConnection, str]] | None) -> None:
+        for target, text in buffered or ():
             with contextlib.suppress(ConnectionClosed):
                 await target.send(text)
-        if held:
-            held.clear()
+        if buffered:
+            buffered.clear()
 
     async def _disconnect(
         self, ws: ServerConnection, ids: RunIds, step: Disconnect, rest: list[Step]
@@ -306,6 +340,10 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     add("--scenario", default="good", choices=SCENARIOS, help=scenario_help)
     add("--envelope", default="payload", choices=ENVELOPES, help="how events are wrapped")
     add("--protocol", default="wstape-json", choices=HANDLERS, help="what the agent speaks")
+    extra_help = "also send this event of the product's own after agent_started (repeatable)"
+    add("--extra-event", action="append", default=[], metavar="TYPE", help=extra_help)
+    batch_help = "send thinking and partial results in the seed product's event_batch frames"
+    add("--batch", choices=BATCH_FORMS, help=batch_help + ", their events a list or a map")
     add("--certfile", help="PEM certificate: serve wss://")
     add("--keyfile", help="PEM private key of --certfile")
     args = parser.parse_args(argv)
@@ -314,6 +352,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     return Config(
         args.host, args.port, args.ping_interval, timing, frozenset(args.drop_event),
         args.scenario, args.envelope, args.certfile, args.keyfile, args.buffer, args.protocol,
+        tuple(args.extra_event), args.batch,
     )  # fmt: skip
 
 

@@ -4,14 +4,17 @@ after what pause, and how each event is wrapped on the wire. No I/O here; backen
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 AGENT_NAME = "demo_agent"
 TOOL_NAME = "search"
 ENVELOPES = ("payload", "flat", "system_message")
 Envelope = Literal["payload", "flat", "system_message"]
+BATCH_FORMS = ("list", "map")  # how an event_batch frame holds its events
+BATCHED = frozenset({"agent_thinking", "partial_result"})  # what the seed product batches
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +188,13 @@ def script(
     return kept
 
 
+def with_extra(steps: list[Step], extra: tuple[str, ...], timing: Timing) -> list[Step]:
+    """The steps with the product's own events `extra` sent right after the first one (its
+    agent_started): what a backend with events of its own adds to every run."""
+    added = [Emit(name, {"detail": "product event"}, timing.think_delay) for name in extra]
+    return [*steps[:1], *added, *steps[1:]]
+
+
 def _event(step: Step) -> str | None:
     return step.event if isinstance(step, Emit) else None
 
@@ -204,3 +214,23 @@ def wrap(envelope: Envelope, event: str, ids: RunIds, fields: Mapping[str, Any])
     if envelope == "system_message":
         return {"type": "system_message", "event": event, "payload": body}
     return {"type": event, "payload": body}
+
+
+def batch(form: str, envelope: Envelope, ids: RunIds, held: Sequence[tuple[Emit, float]]) -> dict:
+    """The seed product's event_batch frame holding `held` (each event with the time it was
+    made), as a list in order with ISO timestamps, or as a map of type → list with float ones
+    (a map loses the order across types; the timestamps restore it)."""
+
+    def stamp(when: float) -> str | float:
+        return when if form == "map" else datetime.fromtimestamp(when, UTC).isoformat()
+
+    inner = [(s.event, {**wrap(envelope, s.event, ids, s.fields), "timestamp": stamp(t)})
+             for s, t in held]  # fmt: skip
+    events: Any = [item for _, item in inner]
+    if form == "map":
+        events = {}
+        for name, item in inner:
+            events.setdefault(name, []).append(item)
+    now = datetime.now(UTC).isoformat()
+    return {"type": "event_batch", "user_id": ids.user_id, "batch_id": mint("batch"),
+            "batch_size": len(inner), "timestamp": now, "events": events}  # fmt: skip

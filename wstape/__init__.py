@@ -18,7 +18,7 @@ from wstape.recorder import __version__
 if TYPE_CHECKING:
     from wstape.analyzer.api import Analysis, analyze, analyze_records, iter_verdicts, validate
     from wstape.analyzer.export.frames import load
-    from wstape.analyzer.pipeline.rules import Code, Outcome, Verdict
+    from wstape.analyzer.pipeline.verdicts import Code, Outcome, Verdict
     from wstape.analyzer.profile import Profile, ProfileError, Targets, load_profile
     from wstape.analyzer.reports.report import Report
 
@@ -31,9 +31,9 @@ _HOMES = {
     "iter_verdicts": "wstape.analyzer.api",
     "validate": "wstape.analyzer.api",
     "load": "wstape.analyzer.export.frames",
-    "Code": "wstape.analyzer.pipeline.rules",
-    "Outcome": "wstape.analyzer.pipeline.rules",
-    "Verdict": "wstape.analyzer.pipeline.rules",
+    "Code": "wstape.analyzer.pipeline.verdicts",
+    "Outcome": "wstape.analyzer.pipeline.verdicts",
+    "Verdict": "wstape.analyzer.pipeline.verdicts",
     "Profile": "wstape.analyzer.profile",
     "ProfileError": "wstape.analyzer.profile",
     "Targets": "wstape.analyzer.profile",

@@ -15,13 +15,14 @@ from wstape.analyzer.cli.common import (
     InputError,
     given_targets,
     input_errors,
+    require_option,
     target_options,
     warn,
 )
 from wstape.analyzer.cli.compare import plot_path
 from wstape.analyzer.cli.split import Split, resolve, split_options
 from wstape.analyzer.parallel import ClusterError
-from wstape.analyzer.pipeline.rules import Verdict
+from wstape.analyzer.pipeline.verdicts import Verdict
 from wstape.analyzer.profile import ProfileError
 from wstape.analyzer.progress import tracked_paths
 from wstape.analyzer.reports.junit import junit_xml
@@ -37,6 +38,7 @@ from wstape.recorder.private import open_private
     help="TOML profile naming another backend's fields, event types and targets.",
 )  # fmt: skip
 @target_options
+@require_option
 @click.option(
     "--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True, path_type=str),
     metavar="FILE", help="Also write the versioned JSON report here; '-' prints only JSON.",
@@ -63,6 +65,7 @@ from wstape.recorder.private import open_private
 def analyze_command(
     paths: tuple[str, ...],
     profile: str | None,
+    require: tuple[str, ...],
     json_out: str | None,
     junit: str | None,
     plot: str | None,
@@ -78,9 +81,9 @@ def analyze_command(
     or a HAR file with WebSocket messages, told apart by their content.
 
     Prints a report per run as each run ends (events seen, timeline, failures),
-    then a summary table; warnings go to stderr. Exit 0 when every run passed,
-    1 when any failed (or no run was found), 2 when a capture or the profile
-    cannot be read.
+    then a summary table; warnings go to stderr. Exit 0 when no run failed (a run
+    cut short by the end of the recording is not a failure), 1 when any failed (or
+    no run was found), 2 when a capture or the profile cannot be read.
 
     \b
     Examples:
@@ -89,6 +92,7 @@ def analyze_command(
       wstape analyze captures/a captures/b --json report.json --junit junit.xml
       wstape analyze captures/today --json - | jq '.runs[] | select(.status=="failed")'
       wstape analyze captures/acme --profile analyzer/profiles/example.toml
+      wstape analyze captures/today --require agent_progress --require final_summary
       wstape analyze captures/today -q --plot runs.png --html report.html
       wstape analyze flows.mitm session.har
       wstape analyze captures/2026-* -q --workers 8
@@ -108,7 +112,7 @@ def analyze_command(
             every = bool(keep or json_out)
             split = resolve(workers, dask)
             on_verdict = show if stream else None
-            report = _read(paths, profile, on_verdict, keep, every, targets, split)
+            report = _read(paths, profile, require, on_verdict, keep, every, targets, split)
         except (ProfileError, ClusterError) as exc:
             raise InputError(str(exc)) from None
         for message in report.warnings:
@@ -122,6 +126,7 @@ def analyze_command(
 def _read(
     paths: tuple[str, ...],
     profile: str | None,
+    require: tuple[str, ...],
     show: Callable[[Verdict], None] | None,
     keep_events: bool,
     keep_verdicts: bool,
@@ -131,11 +136,11 @@ def _read(
     """Judges each capture in turn, with a progress bar over them on a terminal, unless run
     reports printing there already show the progress."""
     # Without --profile, each capture's own frames pick it (api.analyze sniffs them).
-    resolved = resolve_profile(profile, **targets) if profile else None
+    resolved = resolve_profile(profile, require, **targets) if profile else None
     bar = not (show is not None and sys.stdout.isatty())
     kept = {"keep_events": keep_events, "keep_verdicts": keep_verdicts}
     if resolved is None:
-        kept |= targets
+        kept |= {**targets, "require": require}
     if split.split:
         # One call over every path, so all their segments spread over the workers at once.
         return analyze_captures(

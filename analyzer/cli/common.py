@@ -70,3 +70,15 @@ def _keep_target(ctx: click.Context, param: click.Parameter, value: float | None
 def given_targets() -> dict[str, float | None]:
     """The targets given on the command line, by Targets field name; None where not given."""
     return dict(click.get_current_context().meta.get(_GIVEN, {}))
+
+
+def require_option(command: Callable) -> Callable:
+    """--require EVENT (repeatable): one more event a completed run must carry, the same option
+    in every command that judges runs."""
+    return click.option(
+        "--require",
+        multiple=True,
+        metavar="EVENT",
+        help="Fail a completed run that lacks this event: a canonical kind or any event type "
+        "the backend sends (repeatable; adds to the profile's `required`).",
+    )(command)

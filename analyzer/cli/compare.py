@@ -13,6 +13,7 @@ from wstape.analyzer.cli.common import (
     InputError,
     given_targets,
     input_errors,
+    require_option,
     target_options,
     warn,
 )
@@ -131,6 +132,7 @@ THRESHOLD_HELP = {
     help="TOML profile naming another backend's fields, event types and targets.",
 )
 @target_options
+@require_option
 @click.option(
     "--json",
     "json_out",
@@ -169,6 +171,7 @@ def compare_command(
     min_events_change: float,
     max_rate_change: float,
     profile: str | None,
+    require: tuple[str, ...],
     json_out: str | None,
     plot: str | None,
     html: str | None,
@@ -185,7 +188,9 @@ def compare_command(
     targets = given_targets()
     with input_errors():
         split = resolve(workers, dask)
-        base, cand = read_releases(baseline, candidate, profile, bool(html), targets, split)
+        base, cand = read_releases(
+            baseline, candidate, profile, bool(html), targets, split, require
+        )
         comparison = compare_reports(base, cand, thresholds)
         write_outputs(comparison, base, cand, json_out, plot, html, timelines)
     if comparison.regressed:
@@ -199,6 +204,7 @@ def read_releases(
     keep_events: bool,
     targets: dict,
     split: Split | None = None,
+    require: tuple[str, ...] = (),
 ) -> tuple[Report, Report]:
     """Both releases' reports, with a progress bar over their captures on a terminal."""
     from wstape.analyzer.api import analyze
@@ -216,7 +222,7 @@ def read_releases(
                 reports[side].append(
                     analyze(paths, profile, warn=warn, keep_events=keep_events,
                             workers=split.workers, dask=split.dask, progress="comparing",
-                            **targets)
+                            require=require, **targets)
                 )  # fmt: skip
         else:
             items = track(
@@ -224,7 +230,14 @@ def read_releases(
             )
             for side, path in items:
                 reports[side].append(
-                    analyze(path, profile, warn=warn, keep_events=keep_events, **targets)
+                    analyze(
+                        path,
+                        profile,
+                        warn=warn,
+                        keep_events=keep_events,
+                        require=require,
+                        **targets,
+                    )
                 )
     except (ProfileError, ClusterError) as exc:
         raise InputError(str(exc)) from None

@@ -10,7 +10,13 @@ from pathlib import Path
 import click
 
 from wstape.analyzer.api import analyze as analyze_captures
-from wstape.analyzer.cli.common import EXIT_FAILED, InputError, input_errors, warn
+from wstape.analyzer.cli.common import (
+    EXIT_FAILED,
+    InputError,
+    input_errors,
+    require_option,
+    warn,
+)
 from wstape.analyzer.profile import ProfileError
 from wstape.analyzer.replay.drive import ReplayError, ReplayOptions, ReplayResult, check_target
 from wstape.analyzer.replay.drive import replay as replay_capture
@@ -138,6 +144,7 @@ def _checked_target(ctx, param, value):
     type=click.Path(dir_okay=False, path_type=str),
     help="TOML profile naming the backend's fields and event types (for triggers and ids).",
 )
+@require_option
 @click.option(
     "--json",
     "json_out",
@@ -145,7 +152,9 @@ def _checked_target(ctx, param, value):
     metavar="FILE",
     help="Also write the summary and the analysis as JSON; '-' prints only JSON.",
 )
-def replay(capture, target, out, target_ca, insecure, profile, json_out, **options) -> None:
+def replay(
+    capture, target, out, target_ca, insecure, profile, require, json_out, **options
+) -> None:
     """Replay the client side of CAPTURE against --target and record the new conversation.
 
     Every recorded connection is opened again (same path, query and subprotocols; connections
@@ -177,7 +186,7 @@ def replay(capture, target, out, target_ca, insecure, profile, json_out, **optio
         settings = ReplayOptions(**options, subprotocols=subprotocols, ssl=tls)
         try:
             result = replay_capture(capture, target, out, settings, profile, warn=warn)
-            report = analyze_captures(out, profile, keep_events=False)
+            report = analyze_captures(out, profile, keep_events=False, require=require)
         except ReplayError as exc:
             raise InputError(str(exc)) from None
         except ProfileError as exc:

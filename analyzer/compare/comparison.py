@@ -35,7 +35,7 @@ from wstape.analyzer.compare.model import (
 )
 from wstape.analyzer.compare.stats import Shift, Summary, rate_test, shift_test
 from wstape.analyzer.compare.text import comparison_json, render_comparison
-from wstape.analyzer.pipeline.rules import Code, Verdict
+from wstape.analyzer.pipeline.verdicts import Code, Verdict
 from wstape.analyzer.profile import Targets
 from wstape.analyzer.reports.report import Report
 from wstape.analyzer.reports.rows import every_verdict
@@ -76,8 +76,15 @@ TIMES = ("first_event_s", "total_s")
 SCREEN_TIMES = ("first_text_s", "longest_silence_s")
 
 
+def _judged(report: Report) -> tuple[Verdict, ...]:
+    """The runs a release is measured on: a run cut short by the end of its recording says
+    nothing about the release (its times and events stop at the cut)."""
+    return tuple(v for v in report.verdicts if not v.cut_short)
+
+
 def _release(report: Report) -> Release:
-    return Release(report.captures, len(report.verdicts), len(report.verdicts) - len(report.failed))
+    judged = _judged(report)
+    return Release(report.captures, len(judged), sum(v.passed for v in judged))
 
 
 def _values(verdicts: Iterable[Verdict]) -> dict[str, list[float]]:
@@ -107,7 +114,8 @@ def _hits(verdicts: tuple[Verdict, ...]) -> dict[str, int]:
 
 def metrics(baseline: Report, candidate: Report) -> list[Metric]:
     """Every metric of the two releases, in report order: times, events, rates."""
-    base, cand = _values(baseline.verdicts), _values(candidate.verdicts)
+    baseline_runs, candidate_runs = _judged(baseline), _judged(candidate)
+    base, cand = _values(baseline_runs), _values(candidate_runs)
     tools = sorted({n for n in (*base, *cand) if n.startswith("tool_s:")})
     out = []
     for name in ("first_event_s", *tools, "total_s", "events_per_run", *SCREEN_TIMES):
@@ -122,8 +130,8 @@ def metrics(baseline: Report, candidate: Report) -> list[Metric]:
                 tuple(cand.get(name, ())),
             )
         )
-    base_hits, cand_hits = _hits(baseline.verdicts), _hits(candidate.verdicts)
-    runs = (len(baseline.verdicts), len(candidate.verdicts))
+    base_hits, cand_hits = _hits(baseline_runs), _hits(candidate_runs)
+    runs = (len(baseline_runs), len(candidate_runs))
     for name in base_hits:
         out.append(
             Metric(

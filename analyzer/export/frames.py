@@ -46,8 +46,8 @@ def load(
     warn: Callable[[str], None] | None = None,
 ) -> pandas.DataFrame:
     """Every event of a capture (folder or segment file, mitmproxy flow file, HAR file), in
-    order; with wstape's own JSON protocol, one per frame. Without a profile, the capture's
-    first frames pick one (as `analyze` does).
+    order; with wstape's own JSON protocol, one per frame (an event_batch frame gives its events).
+    Without a profile, the capture's first frames pick one (as `analyze` does).
 
     Columns: connection, direction ("client"/"server"), kind ("text"/"binary"), type (the
     backend's event type), canonical (what wstape reads it as) and envelope are categories;

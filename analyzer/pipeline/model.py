@@ -37,6 +37,8 @@ class Run:
     user_message_ts: float | None
     leaks: tuple[Leak, ...] = ()
     end: str = ""  # how the run's last connection ended, when it did
+    # The recording's end, when it came while the run was in flight on a connection still open.
+    cut_at: float | None = None
 
     @property
     def label(self) -> str:

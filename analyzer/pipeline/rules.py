@@ -6,100 +6,18 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 from types import MappingProxyType
 
 from wstape.analyzer.pipeline.assembly_rules import ENDS, RunState, ending
 from wstape.analyzer.pipeline.runs import Run
-from wstape.analyzer.pipeline.screen import Burst, Screen, Silence, Stream, screen
+from wstape.analyzer.pipeline.screen import Burst, Screen, screen
+from wstape.analyzer.pipeline.verdicts import UNFINISHED, Code, Failure, Outcome, Tool, Verdict
 from wstape.analyzer.profile import DEFAULT_PROFILE, Profile
 from wstape.analyzer.protocols.events import SERVER_KINDS, Canonical, Event, Finding
 
 C = Canonical
 TOOL_ENDS = frozenset({C.TOOL_COMPLETED, C.TOOL_ERROR})
 MAX_DETAILS = 3  # per failure message; the timeline shows the rest
-
-
-class Code(StrEnum):
-    """Failure codes; stable, they appear in JSON and JUnit reports."""
-
-    MISSING_EVENTS = "missing_events"
-    ORDER = "order"
-    UNPAIRED_TOOL = "unpaired_tool"
-    NO_COMPLETION = "no_completion"
-    SLOW_FIRST_EVENT = "slow_first_event"
-    SLOW_TOOL = "slow_tool"
-    SLOW_TOTAL = "slow_total"
-    LONG_SILENCE = "long_silence"
-    SLOW_FIRST_TEXT = "slow_first_text"
-    ISOLATION = "isolation"
-    PROTOCOL = "protocol"  # one of the protocol's own rules, named by its id
-
-
-class Outcome(StrEnum):
-    COMPLETED = "completed"  # a completion event and no error
-    ERROR = "error"  # an error, then a completion or a terminal error: failed gracefully
-    INCOMPLETE = "incomplete"  # the run just stopped
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    code: Code
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Tool:
-    name: str | None
-    execution_id: str | None
-    started: float
-    duration_s: float | None  # None when the tool never completed
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    run: Run
-    outcome: Outcome
-    failures: tuple[Failure, ...]
-    warnings: tuple[str, ...]
-    required: tuple[Canonical, ...]  # what this run had to carry, given its outcome
-    first_event_s: float | None
-    total_s: float
-    tools: tuple[Tool, ...]
-    # Counted at judging time, so a verdict still reports them once its events are dropped.
-    event_counts: Mapping[str, int]  # by the backend's type name, in order of first arrival
-    coverage: Mapping[Canonical, int]  # server events by kind; required ones always present
-    # What the user's screen showed (pipeline/screen.py), first event to terminal.
-    longest_silence: Silence | None = None
-    first_text_s: float | None = None
-    stream: Stream | None = None
-    burst: Burst | None = None  # the events came held back in one burst
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures
-
-    @property
-    def codes(self) -> tuple[Code, ...]:
-        return tuple(f.code for f in self.failures)
-
-    @property
-    def longest_silence_s(self) -> float | None:
-        silence = self.longest_silence
-        return None if silence is None else silence.seconds
-
-    def slim(self) -> Verdict:
-        """This verdict without the run's events (its timeline), for keeping many in memory."""
-        # Built field by field rather than by dataclasses.replace, which walks the fields'
-        # metadata each time: analyze slims every verdict it keeps.
-        run = self.run
-        slim_run = Run(run.ordinal, run.run_id, run.thread_id, run.user_id, run.connections, (),
-                       run.started, run.user_message_ts, run.leaks, run.end)  # fmt: skip
-        return Verdict(slim_run, self.outcome, self.failures, self.warnings, self.required,
-                       self.first_event_s, self.total_s, self.tools, self.event_counts,
-                       self.coverage, self.longest_silence, self.first_text_s, self.stream,
-                       self.burst)  # fmt: skip
 
 
 SERVER_KINDS_ORDER = (
@@ -116,6 +34,8 @@ def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
     """The verdict on one run under the profile's required events and timing targets."""
     server = _server(run)
     outcome, terminal = _outcome(server)
+    if outcome is Outcome.INCOMPLETE and _cut_short(run, profile):
+        outcome = Outcome.CUT_SHORT
     # A run that failed gracefully owes its user only a start and the error; a completed one
     # owes the five events, tools included unless the profile says `require_tools = false`
     # (the original suite required them; a backend that answers without tools opts out).
@@ -132,7 +52,7 @@ def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
     kinds = Counter(e.canonical for e in server)
     findings = _protocol_rules(run, outcome, profile)
     failures = [
-        *_missing(kinds, outcome, required),
+        *_missing(kinds, outcome, required, _own_required(run, outcome, profile)),
         *_incomplete(run, server, outcome),
         *_order(run, server, terminal),
         *tool_failures,
@@ -191,11 +111,29 @@ def _outcome(server: list[Event]) -> tuple[Outcome, int | None]:
     return (Outcome.ERROR if failed else Outcome.COMPLETED), end
 
 
-def _missing(kinds: Counter[Canonical], outcome: Outcome, required: tuple) -> list[Failure]:
-    # A run that never ended is judged on that alone: what it would have sent is unknown.
-    if outcome is Outcome.INCOMPLETE:
+def _cut_short(run: Run, profile: Profile) -> bool:
+    """In flight when the recording ended, and not quiet for longer than a whole run may take
+    (a run that went quiet that long had stopped before the cut: it fails no_completion)."""
+    if run.cut_at is None:
+        return False
+    return run.cut_at - max(e.ts for e in run.events) <= profile.targets.max_total_s
+
+
+def _own_required(run: Run, outcome: Outcome, profile: Profile) -> list[str]:
+    """The product's own required events (by the backend's name) a completed run lacks."""
+    if not profile.required_events or outcome is not Outcome.COMPLETED:
         return []
-    missing = [kind.value for kind in required if kind not in kinds]
+    seen = {e.type for e in run.events if not e.from_client}
+    return [name for name in profile.required_events if name not in seen]
+
+
+def _missing(
+    kinds: Counter[Canonical], outcome: Outcome, required: tuple, own: list[str]
+) -> list[Failure]:
+    # A run that never ended is judged on that alone: what it would have sent is unknown.
+    if outcome in UNFINISHED:
+        return []
+    missing = [kind.value for kind in required if kind not in kinds] + own
     if not missing:
         return []
     names = ", ".join(repr(name) for name in missing)
@@ -252,8 +190,9 @@ def _pair_tools(server: list[Event], outcome: Outcome) -> tuple[list[Tool], list
         end = matched.get(index)
         duration = end.ts - start.ts if end is not None else None
         tools.append(Tool(start.tool_name, start.execution_id, start.ts, duration))
-        # A run cut off mid-tool fails no_completion; its open tool is not a second failure.
-        if end is None and outcome is not Outcome.INCOMPLETE:
+        # A run cut off mid-tool fails no_completion (or was cut short by the recording's end);
+        # its open tool is not a second failure.
+        if end is None and outcome not in UNFINISHED:
             message = f"tool_executing of {_tool_name(start)} never completed"
             failures.append(Failure(Code.UNPAIRED_TOOL, message))
     return tools, failures
@@ -361,6 +300,8 @@ def _warnings(run: Run, kinds: Counter[Canonical], profile: Profile) -> list[str
     # a measurable share.
     unknown = [e.type or "(no type)" for e in run.events if e.canonical is C.UNKNOWN]
     for name, count in Counter(unknown).items() if unknown else ():
+        if name in profile.required_events:
+            continue  # judged: the profile requires it
         warnings.append(f"unknown event type {name!r} ×{count} (not judged; see --profile)")
     if not profile.require_tools and not (kinds[C.TOOL_EXECUTING] or kinds[C.TOOL_COMPLETED]):
         warnings.append("no tool events (tools are not required by this profile)")

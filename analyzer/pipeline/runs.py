@@ -67,10 +67,10 @@ class _Builder:
     ids: list[str] = field(default_factory=list)  # every run_id it was called by
     last_ts: float = 0.0
 
-    def frozen(self, end: str) -> Run:
+    def frozen(self, end: str, cut_at: float | None = None) -> Run:
         return Run(self.ordinal, self.run_id, self.thread_id, self.user_id,
                    tuple(self.connections), tuple(self.events), self.started,
-                   self.user_message_ts, tuple(self.leaks), end)  # fmt: skip
+                   self.user_message_ts, tuple(self.leaks), end, cut_at)  # fmt: skip
 
 
 class RunAssembler:
@@ -136,10 +136,11 @@ class RunAssembler:
         self._do[event.from_client][event.canonical](event)
         return done
 
-    def finish(self) -> list[Run]:
-        """Every run still in flight, as the capture ends."""
+    def finish(self, end: float | None = None) -> list[Run]:
+        """Every run still in flight as the capture ends (at `end`, when known): those in flight
+        on a connection still open were cut short there (Run.cut_at)."""
         why = "the capture ended while its connection was open"
-        return [self._finalize(run, why) for run in list(self._active.values())]
+        return [self._finalize(run, why, end) for run in list(self._active.values())]
 
     def live_runs(self, now: float, total_s: float) -> list[Run]:
         """Live: the runs in flight due to be judged at `now` (assembly_rules.due_live; `total_s`
@@ -334,7 +335,7 @@ class RunAssembler:
             since = max(self._ended.get(c, (run.last_ts, ""))[0] for c in run.connections)
         return rule.why if now - since > rule.after_s else None
 
-    def _finalize(self, run: _Builder, why: str) -> Run:
+    def _finalize(self, run: _Builder, why: str, capture_end: float | None = None) -> Run:
         del self._active[run.ordinal]
         keys = [(self._by_id, key) for key in run.ids] + [(self._by_thread, run.thread_id)]
         for index, key in keys:
@@ -346,7 +347,10 @@ class RunAssembler:
         self._drop_pending(run)
         self._reported.update(run.ids)
         self._live.pop(run.ordinal, None)
-        return run.frozen("" if run.state in ENDED else self._end_of(run, why))
+        end = "" if run.state in ENDED else self._end_of(run, why)
+        # In flight on a connection still open when the capture ended (_end_of says `why`).
+        cut_at = max(capture_end, run.last_ts) if capture_end is not None and end == why else None
+        return run.frozen(end, cut_at)
 
     def _turn(self, now: float) -> None:
         """Forgets the older generation: run ids reported, and connections closed, before it."""

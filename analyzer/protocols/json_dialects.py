@@ -33,7 +33,16 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 from wstape.analyzer.protocols import options
+from wstape.analyzer.protocols.event_batch import (
+    BATCH_TYPES,
+    ENVELOPE,
+    TIMESTAMP_FIELDS,
+    in_order,
+    inner_items,
+    own_timestamp,
+)
 from wstape.analyzer.protocols.events import (
+    EVENT_FIELDS,
     ID_FIELDS,
     MAX_ID_CHARS,
     UNPRINTABLE,
@@ -42,6 +51,7 @@ from wstape.analyzer.protocols.events import (
     Frame,
     clean,
     clip,
+    event_values,
     new_event,
 )
 
@@ -60,6 +70,11 @@ DEFAULT_TYPES: Mapping[str, Canonical] = MappingProxyType(
         "agent_response": C.AGENT_COMPLETED,
         "agent_error": C.ERROR, "execution_error": C.ERROR, "error": C.ERROR,
         "error_message": C.ERROR,
+        # The seed product's newer names.
+        "agent_start": C.AGENT_STARTED, "agent_progress": C.AGENT_THINKING,
+        "tool_execute": C.TOOL_EXECUTING, "tool_complete": C.TOOL_COMPLETED,
+        "agent_response_chunk": C.PARTIAL_RESULT, "agent_complete": C.AGENT_COMPLETED,
+        "agent_response_complete": C.AGENT_COMPLETED,
         "ping": C.CONTROL, "pong": C.CONTROL, "heartbeat": C.CONTROL,
         "heartbeat_ack": C.CONTROL, "ack": C.CONTROL, "connection_established": C.CONTROL,
         "agent_update": C.CONTROL, "echo": C.CONTROL, "system_message": C.CONTROL,
@@ -163,14 +178,15 @@ def _split(name: str) -> tuple[str, tuple[str, ...]]:
 
 
 class JsonDecoder:
-    """One connection's decoder: every frame is one event, so it holds nothing between them."""
+    """One connection's decoder: a frame is one event, or an event_batch many (event_batch.py);
+    it holds nothing between frames."""
 
     __slots__ = ("dialects",)
 
     def __init__(self, dialects: JsonDialects) -> None:
         self.dialects = dialects
 
-    def feed(self, frame: Frame) -> tuple[Event]:
+    def feed(self, frame: Frame) -> tuple[Event, ...]:
         """Classifies one frame; never raises, whatever the payload holds."""
         base = (frame.connection, frame.ts, frame.from_client, frame.is_text, len(frame.payload))
         if not frame.is_text:
@@ -186,6 +202,8 @@ class JsonDecoder:
         if not isinstance(obj, dict):
             why = f"JSON {type(obj).__name__}, not an object"
             return (Event(*base, "", C.NOT_OBJECT, text=why),)
+        if "events" in obj and _first(obj, self.dialects.type) in BATCH_TYPES:
+            return _batch(base, obj, self.dialects)
         return (_from_object(base, obj, self.dialects),)
 
     def end(self, ts: float) -> tuple[()]:
@@ -213,6 +231,36 @@ def _from_object(base: tuple, obj: dict, dialects: JsonDialects) -> Event:
     if tool_name:
         text = f"{tool_name}: {text}" if text else tool_name
     return new_event(*base, raw, canonical, envelope, *ids, failed, clip(text))
+
+
+_ENVELOPE_AT, _SIZE_AT = EVENT_FIELDS.index("envelope"), EVENT_FIELDS.index("size")
+
+
+def _batch(base: tuple, obj: dict, dialects: JsonDialects) -> tuple[Event, ...]:
+    """An event_batch frame's events, each read as a frame of its own with the batch's ids
+    beside its own, in the order they happened. The first carries the frame's size, the
+    others none, so that sizes still add up to the bytes on the wire."""
+    found = inner_items(obj["events"])
+    if found is None:
+        why = "event_batch whose events are neither a list nor a map"
+        return (Event(*base, "event_batch", C.UNKNOWN, ENVELOPE, text=why),)
+    items, from_map = found
+    if not items:
+        return (Event(*base, "event_batch", C.CONTROL, ENVELOPE),)
+    skip = {"events", *dialects.type, *TIMESTAMP_FIELDS}
+    shared = {key: value for key, value in obj.items() if key not in skip}
+    containers = dialects.containers
+    decoded = [
+        (own_timestamp(item, containers), _from_object(base, {**shared, **item}, dialects))
+        for item in items
+    ]
+
+    def restamp(event: Event, first: bool) -> Event:
+        values = list(event_values(event))
+        values[_ENVELOPE_AT], values[_SIZE_AT] = ENVELOPE, base[4] if first else 0
+        return new_event(*values)
+
+    return in_order(decoded, from_map, restamp)
 
 
 def _type_of(obj: dict, dialects: JsonDialects) -> tuple[str | None, str]:

@@ -8,16 +8,18 @@ from collections.abc import Callable, Iterable, Mapping
 from itertools import islice
 from types import MappingProxyType
 
-from wstape.analyzer.protocols import ag_ui
+from wstape.analyzer.protocols import ag_ui, openai_realtime
 from wstape.analyzer.protocols.ag_ui import AgUi
 from wstape.analyzer.protocols.events import WireProtocol
 from wstape.analyzer.protocols.json_dialects import JsonDialects
+from wstape.analyzer.protocols.openai_realtime import OpenAIRealtime
 from wstape.analyzer.protocols.options import ProfileError
 
 PROTOCOLS: Mapping[str, type[WireProtocol]] = MappingProxyType(
     {
         JsonDialects.name: JsonDialects,
         AgUi.name: AgUi,
+        OpenAIRealtime.name: OpenAIRealtime,
     }
 )
 # What a profile that names no protocol gets, and what sniffing a capture falls back to.
@@ -28,6 +30,7 @@ DEFAULT = JsonDialects.name
 SNIFFERS: Mapping[str, Callable[[Mapping, bool], bool]] = MappingProxyType(
     {
         AgUi.name: ag_ui.sniff,
+        OpenAIRealtime.name: openai_realtime.sniff,
     }
 )
 SNIFF_FRAMES = 20

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from html import escape
 
-from wstape.analyzer.pipeline.rules import Code, Outcome, Verdict
+from wstape.analyzer.pipeline.verdicts import Code, Outcome, Verdict
 from wstape.analyzer.reports.report import Report
 from wstape.analyzer.reports.rows import every_verdict
 from wstape.analyzer.reports.text import buffered_text, screen_lines, targets_text
@@ -49,6 +49,13 @@ code, .mono { font-family: ui-monospace, monospace; font-size: 13px; }
 def _mark(passed: bool) -> str:
     # Plain marks, not emoji: headless and minimal systems often have no emoji font.
     return "✓" if passed else "✗"
+
+
+def _status(verdict: Verdict) -> tuple[str, str]:
+    """The run's status class and mark: a run cut short by the recording's end is neither."""
+    if verdict.cut_short:
+        return "cut_short", "–"
+    return ("passed" if verdict.passed else "failed"), _mark(verdict.passed)
 
 
 def data_uri(png: bytes) -> str:
@@ -103,8 +110,8 @@ def summary_table(report: Report) -> str:
     t = report.targets
     rows = [
         ("captures", ", ".join(report.captures) or "-"),
-        ("runs", f"{len(verdicts)}: {len(verdicts) - len(report.failed)} passed, "
-                 f"{len(report.failed)} failed"),
+        ("runs", f"{len(verdicts)}: {sum(v.passed for v in verdicts)} passed, "
+                 f"{len(report.failed)} failed" + _cut_short(verdicts)),
         ("outcomes", ", ".join(f"{o} {outcomes[o]}" for o in Outcome if outcomes[o]) or "-"),
         ("failures", ", ".join(f"{c} {codes[c]}" for c in Code if codes[c]) or "none"),
         ("profile", f"{report.profile} (protocol {report.protocol}, "
@@ -136,9 +143,9 @@ def runs_table(verdicts: Sequence[Verdict], prefix: str, detailed: set[int]) -> 
         label = escape(v.run.label)
         if v.run.ordinal in detailed:
             label = f'<a href="#{_anchor(prefix, v)}">{label}</a>'
-        status = "passed" if v.passed else "failed"
+        status, mark = _status(v)
         rows.append(
-            f'<tr class="{status}" data-status="{status}"><td class=mark>{_mark(v.passed)}</td>'
+            f'<tr class="{status}" data-status="{status}"><td class=mark>{mark}</td>'
             f'<td class="mono">{label}</td><td>{escape(v.run.user_id or "-")}</td>'
             f"<td>{v.outcome}</td><td class=num>{sum(v.event_counts.values())}</td>"
             f"<td class=num>{_seconds(v.first_event_s)}</td>"
@@ -172,7 +179,7 @@ def run_article(verdict: Verdict, report: Report, prefix: str) -> str:
     from wstape.analyzer.reports.plots import png_bytes, run_figure
 
     run = verdict.run
-    status = "passed" if verdict.passed else "failed"
+    status, mark = _status(verdict)
     who = ", ".join(
         x for x in (f"user {run.user_id}" if run.user_id else "",
                     f"thread {run.thread_id}" if run.thread_id else "") if x
@@ -188,7 +195,7 @@ def run_article(verdict: Verdict, report: Report, prefix: str) -> str:
                     f"timeline of {run.label}", "timeline")  # fmt: skip
     return (
         f'<article class="run {status}" id="{_anchor(prefix, verdict)}" data-status="{status}">'
-        f"<h3><span class=mark>{_mark(verdict.passed)}</span> "
+        f"<h3><span class=mark>{mark}</span> "
         f"<span class=mono>{escape(run.label)}</span> "
         f'<span class="muted">{escape(who)} — {verdict.outcome}, '
         f"{_seconds(verdict.total_s)}</span></h3>"
@@ -223,13 +230,22 @@ def report_sections(report: Report, max_runs: int, prefix: str = "") -> list[str
     return parts
 
 
+def _cut_short(verdicts: Sequence[Verdict]) -> str:
+    cut = sum(v.cut_short for v in verdicts)
+    return f", {cut} cut short by the end of the recording (not judged)" if cut else ""
+
+
 def verdict_html(report: Report) -> str:
     total, failed = len(report.verdicts), len(report.failed)
     if not total:
         return '<p class="verdict bad">✗ no chat runs found: nothing was checked</p>'
+    apart = _cut_short(report.verdicts)
+    if not failed and apart:
+        passed = sum(v.passed for v in report.verdicts)
+        return f'<p class="verdict ok">✓ no run failed: {passed} passed{apart}</p>'
     if not failed:
         return f'<p class="verdict ok">✓ all {total} runs passed</p>'
-    return f'<p class="verdict bad">✗ {failed} of {total} runs failed</p>'
+    return f'<p class="verdict bad">✗ {failed} of {total} runs failed{apart}</p>'
 
 
 def report_html(report: Report, max_runs: int = 20) -> str:

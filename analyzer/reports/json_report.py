@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from wstape.analyzer.pipeline.rules import Code, Outcome, Verdict
+from wstape.analyzer.pipeline.verdicts import Code, Outcome, Verdict
 from wstape.analyzer.reports.rows import every_verdict
 
 if TYPE_CHECKING:
@@ -18,6 +18,9 @@ def _seconds(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
 
 
+_STATUS = {(True, False): "passed", (False, False): "failed", (False, True): "cut_short"}
+
+
 def run_json(verdict: Verdict) -> dict:
     run = verdict.run
     return {
@@ -25,7 +28,7 @@ def run_json(verdict: Verdict) -> dict:
         "thread_id": run.thread_id,
         "user_id": run.user_id,
         "connections": list(run.connections),
-        "status": "passed" if verdict.passed else "failed",
+        "status": _STATUS[verdict.passed, verdict.cut_short],
         "outcome": verdict.outcome.value,
         "failures": [{"code": f.code.value, "message": f.message} for f in verdict.failures],
         "warnings": list(verdict.warnings),
@@ -91,6 +94,7 @@ def summary_json(report: Report) -> dict:
         "runs": tally.runs,
         "passed": tally.passed,
         "failed": tally.failed,
+        "cut_short": tally.cut_short,
         "outcomes": {o.value: tally.outcomes.get(o, 0) for o in Outcome},
         "failures": {c.value: tally.codes.get(c, 0) for c in Code},
         "connections": report.connections,

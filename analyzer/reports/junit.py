@@ -12,7 +12,8 @@ from wstape.analyzer.reports.visible import visible
 
 def junit_xml(report: Report, suite: str = "wstape") -> bytes:
     """One <testsuite> with a <testcase> per run; a failed run's codes and messages go in
-    its <failure> (type: the codes, comma-separated)."""
+    its <failure> (type: the codes, comma-separated); a run cut short by the recording's end is
+    <skipped>: neither passed nor failed."""
     verdicts = every_verdict(report, "a JUnit report")
     failures = len(report.failed)
     total_time = sum(v.total_s for v in verdicts)
@@ -22,7 +23,7 @@ def junit_xml(report: Report, suite: str = "wstape") -> bytes:
         tests=str(len(verdicts)),
         failures=str(failures),
         errors="0",
-        skipped="0",
+        skipped=str(sum(v.cut_short for v in verdicts)),
         time=f"{total_time:.3f}",
     )
     classname = f"{suite}.{_capture_name(report)}"
@@ -40,6 +41,8 @@ def junit_xml(report: Report, suite: str = "wstape") -> bytes:
                 message="; ".join(f"{f.code}: {f.message}" for f in verdict.failures),
             )
             node.text = "\n".join(f"{f.code}: {f.message}" for f in verdict.failures)
+        if verdict.cut_short:
+            ET.SubElement(case, "skipped", message=f"cut short: {verdict.run.end}")
         ET.SubElement(case, "system-out").text = render_run(verdict)
     if report.warnings:
         ET.SubElement(root, "system-err").text = "\n".join(report.warnings)

@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.text import Text
 
-from wstape.analyzer.pipeline.rules import Code, Verdict
+from wstape.analyzer.pipeline.verdicts import Code, Verdict
 from wstape.analyzer.profile import Targets
 from wstape.analyzer.protocols.events import Canonical
 from wstape.analyzer.reports.report import Report
@@ -75,7 +75,7 @@ def png_bytes(figure: Figure, dpi: int = DPI) -> bytes:
 
 def failed_first(verdicts: Sequence[Verdict]) -> list[Verdict]:
     """Failed runs, then passed ones, each in start order: the order people read reports in."""
-    return [v for v in verdicts if not v.passed] + [v for v in verdicts if v.passed]
+    return [v for v in verdicts if v.failed] + [v for v in verdicts if not v.failed]
 
 
 # ---------------------------------------------------------------- timelines
@@ -85,8 +85,9 @@ def run_label(verdict: Verdict, width: int = 30) -> str:
     run = verdict.run
     label = run.label if len(run.label) <= width else run.label[: width - 1] + "…"
     user = f"  {run.user_id}" if run.user_id else ""
+    mark = "–" if verdict.cut_short else "✓" if verdict.passed else "✗"
     # Tick labels are drawn from this string, after _make_text_visible has run.
-    return visible(f"{'✓' if verdict.passed else '✗'} {label}{user}")
+    return visible(f"{mark} {label}{user}")
 
 
 TOOL_STYLE = {
@@ -210,7 +211,7 @@ def draw_timelines(
         reach = max(reach, _draw_run(ax, row, verdict, kinds))
     ax.set_yticks(range(len(verdicts)), [run_label(v) for v in verdicts], fontsize=8)
     for tick, verdict in zip(ax.get_yticklabels(), verdicts, strict=True):
-        tick.set_color(PASS_COLOR if verdict.passed else FAIL_COLOR)
+        tick.set_color(FAIL_COLOR if verdict.failed else PASS_COLOR)
     ax.set_ylim(len(verdicts) - 0.5, -0.5)
     reach = reach or 1.0
     lines = [

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from wstape.analyzer.pipeline.rules import Code, Outcome, Verdict
 from wstape.analyzer.pipeline.screen import looks_buffered
+from wstape.analyzer.pipeline.verdicts import Code, Outcome, Verdict
 from wstape.analyzer.profile import Targets
 from wstape.analyzer.reports.json_report import report_json
 from wstape.analyzer.reports.rows import summary_rows
@@ -31,30 +31,37 @@ class Tally:
     outcomes: Mapping[Outcome, int] = field(default_factory=_no_counts)
     codes: Mapping[Code, int] = field(default_factory=_no_counts)  # runs failing with each code
     bursts: int = 0  # runs whose events came held back in one burst (Verdict.burst)
+    cut_short: int = 0  # runs neither passed nor failed: the recording ended mid-run
 
     @property
     def failed(self) -> int:
-        return self.runs - self.passed
+        return self.runs - self.passed - self.cut_short
 
     @classmethod
     def of(cls, verdicts: Iterable[Verdict]) -> Tally:
         outcomes: Counter[Outcome] = Counter()
         codes: Counter[Code] = Counter()
-        passed = bursts = 0
+        passed = bursts = cut_short = 0
         for verdict in verdicts:
             outcomes[verdict.outcome] += 1
             codes.update(verdict.codes)
             passed += verdict.passed
             bursts += verdict.burst is not None
-        return cls.counted(passed, outcomes, codes, bursts)
+            cut_short += verdict.cut_short
+        return cls.counted(passed, outcomes, codes, bursts, cut_short)
 
     @classmethod
     def counted(
-        cls, passed: int, outcomes: Counter[Outcome], codes: Counter[Code], bursts: int = 0
+        cls,
+        passed: int,
+        outcomes: Counter[Outcome],
+        codes: Counter[Code],
+        bursts: int = 0,
+        cut_short: int = 0,
     ) -> Tally:
         """From running counts (every run has one outcome, so they sum to the runs)."""
         return cls(sum(outcomes.values()), passed, MappingProxyType(dict(outcomes)),
-                   MappingProxyType(dict(codes)), bursts)  # fmt: skip
+                   MappingProxyType(dict(codes)), bursts, cut_short)  # fmt: skip
 
     @property
     def looks_buffered(self) -> bool:
@@ -65,7 +72,8 @@ class Tally:
         outcomes = Counter(self.outcomes) + Counter(other.outcomes)
         return Tally.counted(self.passed + other.passed, outcomes,
                              Counter(self.codes) + Counter(other.codes),
-                             self.bursts + other.bursts)  # fmt: skip
+                             self.bursts + other.bursts,
+                             self.cut_short + other.cut_short)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +104,13 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        """True when there was at least one run and every run passed."""
+        """True when there was at least one run and none failed (a run cut short by the end of
+        the recording is neither passed nor failed)."""
         return self.tally.runs > 0 and self.tally.failed == 0
 
     @property
     def failed(self) -> tuple[Verdict, ...]:
-        return tuple(v for v in self.verdicts if not v.passed)
+        return tuple(v for v in self.verdicts if v.failed)
 
     @property
     def complete(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from wstape.analyzer.pipeline.rules import Verdict
+from wstape.analyzer.pipeline.verdicts import Verdict
 
 if TYPE_CHECKING:
     from wstape.analyzer.reports.report import Report
@@ -19,7 +19,7 @@ def summary_rows(verdicts: list[Verdict]) -> list[Verdict]:
     failed = passed = 0
     kept = []
     for verdict in verdicts:
-        if verdict.passed:
+        if not verdict.failed:  # passed, or cut short: not a failure
             passed += 1
             if passed <= SUMMARY_ROWS:
                 kept.append(verdict)

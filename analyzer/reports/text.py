@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from wstape.analyzer.pipeline.rules import Code, Outcome, Verdict
 from wstape.analyzer.pipeline.screen import Silence, Stream
+from wstape.analyzer.pipeline.verdicts import Code, Outcome, Verdict
 from wstape.analyzer.profile import Targets
 from wstape.analyzer.protocols.events import Canonical, Event
 from wstape.analyzer.reports.rows import SUMMARY_ROWS
@@ -21,7 +21,13 @@ OPTIONAL = frozenset({Canonical.PARTIAL_RESULT})
 
 
 def _status(verdict: Verdict) -> str:
+    if verdict.cut_short:
+        return "⏹️ CUT SHORT (the recording ended mid-run: neither passed nor failed)"
     return "✅ PASSED" if verdict.passed else "❌ FAILED"
+
+
+def _mark(verdict: Verdict) -> str:
+    return "⏹️" if verdict.cut_short else "✅" if verdict.passed else "❌"
 
 
 def _title(verdict: Verdict) -> str:
@@ -123,10 +129,11 @@ def render_summary(report: Report) -> str:
     tally = report.tally
     outcomes, codes = tally.outcomes, tally.codes
     split = ", ".join(f"{o} {outcomes[o]}" for o in Outcome if outcomes.get(o))
-    head = f"SUMMARY - {tally.runs} runs: {tally.passed} passed, "
-    lines = [RULE, head + f"{tally.failed} failed" + (f" ({split})" if split else ""), RULE]
+    head = f"SUMMARY - {tally.runs} runs: {tally.passed} passed, {tally.failed} failed"
+    head += f", {tally.cut_short} cut short" if tally.cut_short else ""
+    lines = [RULE, head + (f" ({split})" if split else ""), RULE]
     # Failed first, each group in start order; a bounded report holds exactly these rows.
-    shown = [*report.failed, *(v for v in report.verdicts if v.passed)][:SUMMARY_ROWS]
+    shown = [*report.failed, *(v for v in report.verdicts if not v.failed)][:SUMMARY_ROWS]
     if shown:
         lines.append(
             f"   {'RUN':<28} {'USER':<12} {'OUTCOME':<10} {'EVENTS':>6} {'FIRST':>8} "
@@ -135,7 +142,7 @@ def render_summary(report: Report) -> str:
         lines += [_row(v) for v in shown]
         hidden = tally.runs - len(shown)
         if hidden:
-            more_failed = tally.failed - sum(not v.passed for v in shown)
+            more_failed = tally.failed - sum(v.failed for v in shown)
             lines.append(
                 f"   ... and {hidden} more runs ({more_failed} failed); --json has every run"
             )
@@ -175,7 +182,7 @@ def _row(verdict: Verdict) -> str:
     first = _seconds(verdict.first_event_s)
     codes = ", ".join(verdict.codes) or "-"
     return (
-        f"{'✅' if verdict.passed else '❌'} {_cut(run.label, 28):<28} "
+        f"{_mark(verdict)} {_cut(run.label, 28):<28} "
         f"{_cut(run.user_id or '-', 12):<12} {verdict.outcome:<10} "
         f"{sum(verdict.event_counts.values()):>6} {first:>8} {verdict.total_s:>7.3f}s "
         f"{_seconds(verdict.longest_silence_s):>8}  {codes}"
@@ -194,6 +201,10 @@ def _verdict_line(report: Report) -> str:
     total = report.tally.runs
     if not total:
         return "❌ no chat runs found: nothing was checked"
+    cut = report.tally.cut_short
+    apart = f" ({cut} cut short by the end of the recording, not judged)" if cut else ""
+    if report.passed and cut:
+        return f"✅ no run failed: {report.tally.passed} passed{apart}"
     if report.passed:
         return f"✅ all {total} runs passed"
-    return f"❌ {report.tally.failed} of {total} runs failed"
+    return f"❌ {report.tally.failed} of {total} runs failed{apart}"
