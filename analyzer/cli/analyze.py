@@ -15,6 +15,7 @@ from wstape.analyzer.cli.common import (
     InputError,
     given_targets,
     input_errors,
+    profile_option,
     require_option,
     target_options,
     warn,
@@ -33,10 +34,7 @@ from wstape.recorder.private import open_private
 
 @click.command("analyze")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
-@click.option(
-    "--profile", type=click.Path(dir_okay=False, path_type=str),
-    help="TOML profile naming another backend's fields, event types and targets.",
-)  # fmt: skip
+@profile_option(", and the targets")
 @target_options
 @require_option
 @click.option(

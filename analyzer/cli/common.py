@@ -72,6 +72,18 @@ def given_targets() -> dict[str, float | None]:
     return dict(click.get_current_context().meta.get(_GIVEN, {}))
 
 
+def profile_option(used_for: str = "", sniffed: bool = True) -> Callable:
+    """--profile NAME|FILE, the same option in every command that reads events: a built-in
+    profile by name or a TOML file; `used_for` says what the command takes from it."""
+    without = " Without it, the protocol is told from the first frames." if sniffed else ""
+    return click.option(
+        "--profile",
+        metavar="NAME|FILE",
+        help="A built-in profile (`wstape profiles` lists them) or a TOML file: the backend's "
+        f"protocol, field and event names{used_for}.{without}",
+    )
+
+
 def require_option(command: Callable) -> Callable:
     """--require EVENT (repeatable): one more event a completed run must carry, the same option
     in every command that judges runs."""

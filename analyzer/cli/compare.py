@@ -13,6 +13,7 @@ from wstape.analyzer.cli.common import (
     InputError,
     given_targets,
     input_errors,
+    profile_option,
     require_option,
     target_options,
     warn,
@@ -126,11 +127,7 @@ THRESHOLD_HELP = {
     help=THRESHOLD_HELP["events"],
 )
 @click.option("--max-rate-change", type=Percent(), default="5%", help=THRESHOLD_HELP["rate"])
-@click.option(
-    "--profile",
-    type=click.Path(dir_okay=False, path_type=str),
-    help="TOML profile naming another backend's fields, event types and targets.",
-)
+@profile_option(", and the targets")
 @target_options
 @require_option
 @click.option(

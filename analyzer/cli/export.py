@@ -10,7 +10,7 @@ from typing import IO
 
 import click
 
-from wstape.analyzer.cli.common import InputError, input_errors, warn
+from wstape.analyzer.cli.common import InputError, input_errors, profile_option, warn
 from wstape.analyzer.export.formats import (
     FORMATS,
     ExportError,
@@ -36,10 +36,7 @@ from wstape.recorder.private import open_private
     help="Export the events table (what wstape.load returns: type, canonical kind, ids, "
     "failed, text) instead of the frames with their payloads.",
 )  # fmt: skip
-@click.option(
-    "--profile", type=click.Path(dir_okay=False, path_type=str),
-    help="TOML profile naming another backend's fields and event types (for --events).",
-)  # fmt: skip
+@profile_option(" (for --events and --runs)")
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, writable=True, allow_dash=True),
     default="-", help="Write here instead of standard output.",

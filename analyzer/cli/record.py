@@ -18,6 +18,7 @@ from wstape.analyzer.cli.common import (
     EXIT_FAILED,
     InputError,
     given_targets,
+    profile_option,
     target_options,
     warn,
 )
@@ -207,10 +208,7 @@ def _validate_listen(ctx, param, value):
     "--live-json", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
     help="Write the live verdicts and the summary as JSON lines to FILE (implies --live).",
 )  # fmt: skip
-@click.option(
-    "--profile", type=click.Path(dir_okay=False, path_type=str),
-    help="With --live: TOML profile naming another backend's fields, event types and targets.",
-)  # fmt: skip
+@profile_option(", and the targets (for --live)")
 @target_options
 @click.option("-v", "--verbose", is_flag=True, help="Show mitmdump's connection log too.")
 @click.option(

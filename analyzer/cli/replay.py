@@ -14,6 +14,7 @@ from wstape.analyzer.cli.common import (
     EXIT_FAILED,
     InputError,
     input_errors,
+    profile_option,
     require_option,
     warn,
 )
@@ -139,11 +140,7 @@ def _checked_target(ctx, param, value):
     help="Trust this CA for a wss:// target's certificate.",
 )
 @click.option("--insecure", is_flag=True, help="Do not verify a wss:// target's certificate.")
-@click.option(
-    "--profile",
-    type=click.Path(dir_okay=False, path_type=str),
-    help="TOML profile naming the backend's fields and event types (for triggers and ids).",
-)
+@profile_option(" (for triggers and ids), and the targets", sniffed=False)
 @require_option
 @click.option(
     "--json",

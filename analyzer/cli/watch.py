@@ -19,6 +19,7 @@ from wstape.analyzer.cli.common import (
     InputError,
     given_targets,
     input_errors,
+    profile_option,
     target_options,
     warn,
 )
@@ -98,10 +99,7 @@ def _stop_when_gone(pid: int, stop: threading.Event) -> None:
     "--json-lines", type=click.Path(dir_okay=False, path_type=str), metavar="FILE",
     help="Also write each verdict, and the summary at the end, as a JSON line to FILE.",
 )  # fmt: skip
-@click.option(
-    "--profile", type=click.Path(dir_okay=False, path_type=str),
-    help="TOML profile naming another backend's fields, event types and targets.",
-)  # fmt: skip
+@profile_option(", and the targets")
 @target_options
 def watch_command(
     path: str,
