@@ -2,7 +2,8 @@
 offline whether every chat got its seven events, in order, on time, to the right user.
 
 `wstape.validate(path)` judges a capture for a test; `wstape.analyze(path)` gives its Report;
-`wstape.load(path)` gives its frames as a pandas DataFrame (pandas is imported only then).
+`wstape.load(path)` gives its frames as a pandas DataFrame (pandas is imported only then), and
+`wstape.load_runs(path)` its runs, one row each.
 The parts: `wstape.recorder` runs inside mitmproxy, `wstape.analyzer` works offline,
 `wstape.demo` is a reference backend; docs/architecture.md is the map. The pytest plugin
 (wstape/pytest_plugin.py) gives tests the `wstape_recorder` fixture.
@@ -18,6 +19,7 @@ from wstape.recorder import __version__
 if TYPE_CHECKING:
     from wstape.analyzer.api import Analysis, analyze, analyze_records, iter_verdicts, validate
     from wstape.analyzer.export.frames import load
+    from wstape.analyzer.export.runs import load_runs
     from wstape.analyzer.pipeline.verdicts import Code, Outcome, Verdict
     from wstape.analyzer.profile import Profile, ProfileError, Targets, load_profile
     from wstape.analyzer.reports.report import Report
@@ -31,6 +33,7 @@ _HOMES = {
     "iter_verdicts": "wstape.analyzer.api",
     "validate": "wstape.analyzer.api",
     "load": "wstape.analyzer.export.frames",
+    "load_runs": "wstape.analyzer.export.runs",
     "Code": "wstape.analyzer.pipeline.verdicts",
     "Outcome": "wstape.analyzer.pipeline.verdicts",
     "Verdict": "wstape.analyzer.pipeline.verdicts",
@@ -56,6 +59,7 @@ __all__ = [
     "iter_verdicts",
     "load",
     "load_profile",
+    "load_runs",
     "validate",
 ]
 
