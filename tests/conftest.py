@@ -70,6 +70,20 @@ class Processes:
         self.started.append(proc)
         return proc
 
+    def record(
+        self, upstream: str, out: Path, *extra: str, name: str = "record", umask: int | None = None
+    ) -> tuple[subprocess.Popen, int]:
+        """`wstape record` as a user runs it, in front of `upstream`, on a free port (under
+        `umask` when given); returns the process and the port once it listens."""
+        port = free_port()
+        command = [sys.executable, "-m", "wstape", "record", "--upstream", upstream,
+                   "--listen", f"127.0.0.1:{port}", "--out", str(out), *extra]  # fmt: skip
+        if umask is not None:
+            command = ["sh", "-c", f'umask {umask:03o}; exec "$@"', "sh", *command]
+        proc = self.start(command, name)
+        wait_listening(port, proc)
+        return proc, port
+
     def stop_all(self) -> None:
         for proc in reversed(self.started):
             stop(proc)

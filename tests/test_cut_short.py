@@ -13,7 +13,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import free_port, wait_listening
 from test_runs_rules import GOOD, Chat, only
 from websockets.asyncio.client import connect
 
@@ -64,13 +63,8 @@ def test_ctrl_c_mid_run_reports_that_run_cut_short_and_exits_zero(
     tmp_path, processes, start_backend
 ):
     backend = start_backend("--think-delay", "0.05", "--tool-delay", "5")
-    port, out = free_port(), tmp_path / "cap"
-    proc = processes.start(
-        [*WSTAPE, "record", "--upstream", f"http://127.0.0.1:{backend.port}",
-         "--listen", f"127.0.0.1:{port}", "--out", str(out)],
-        "record",
-    )  # fmt: skip
-    wait_listening(port, proc)
+    out = tmp_path / "cap"
+    proc, port = processes.record(f"http://127.0.0.1:{backend.port}", out)
 
     def ctrl_c() -> None:
         proc.send_signal(signal.SIGINT)

@@ -4,21 +4,17 @@ aliases, and the demo scenarios batched through the real recorder judged as they
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import pytest
 from test_runs_rules import Chat, only
+from test_scenarios_recorded import SCENARIOS, TARGETS, record_scenarios
 
 import wstape
 from wstape.analyzer.protocols.event_batch import timestamp
 from wstape.analyzer.protocols.events import Canonical, Frame
 from wstape.analyzer.protocols.json_dialects import JsonDialects
-from wstape.demo.loopback import free_port
-from wstape.demo.players import chat, user_message
-from wstape.demo.session import demo_backend
-from wstape.recorder.launch import RecordConfig, RecorderProcess
 
 C = Canonical
 IDS = {"run_id": "r1", "thread_id": "t1"}
@@ -132,29 +128,10 @@ def test_a_map_batch_that_holds_the_completion_is_no_order_failure():
 
 # ------------------------------------------------------------------ the demo, recorded
 
-SCENARIOS = ["good", "tool_error", "slow_tool", "slow_first", "missing_event", "unpaired_tool",
-             "late_event", "no_completion", "drop", "leak", "reconnect"]  # fmt: skip
-BACKEND = ("--think-delay", "0.01", "--tool-delay", "0.05", "--slow-tool-delay", "0.7",
-           "--first-delay", "0.7", "--ping-interval", "0.2")  # fmt: skip
-TARGETS = {"max_first_event_s": 0.4, "max_tool_s": 0.4, "max_total_s": 5.0}
-
 
 def record(out: Path, *backend: str) -> dict[str, tuple]:
     """Every demo scenario, one user each, through the real recorder: scenario → verdicts."""
-    users = {f"user-{i}": scenario for i, scenario in enumerate(SCENARIOS, 1)}
-    with demo_backend(*BACKEND, *backend) as port:
-        cfg = RecordConfig(out=out, upstream=f"http://127.0.0.1:{port}", listen_port=free_port())
-        with RecorderProcess(cfg):
-            url = f"ws://127.0.0.1:{cfg.listen_port}/ws"
-
-            async def everyone():
-                return await asyncio.gather(*[
-                    chat(url, user, [user_message(scenario, 1)], linger=0.5,
-                         timeout=1.5 if scenario == "no_completion" else 10)
-                    for user, scenario in users.items()
-                ])  # fmt: skip
-
-            asyncio.run(everyone())
+    users = record_scenarios(out, *backend)
     report = wstape.validate(out, **TARGETS)
     verdicts: dict[str, list] = {}
     for v in report.verdicts:

@@ -274,13 +274,8 @@ def test_a_capture_deleted_mid_recording_is_reported_once_and_traffic_goes_on(
 def test_wstape_record_exits_1_and_says_so_last_when_traffic_was_not_recorded(
     tmp_path, backend, processes: Processes
 ) -> None:
-    port, out = free_port(), tmp_path / "capture"
-    proc = processes.start(
-        [sys.executable, "-m", "wstape", "record", "--upstream", f"http://127.0.0.1:{backend.port}",
-         "--listen", f"127.0.0.1:{port}", "--out", str(out)],
-        "record",
-    )  # fmt: skip
-    wait_listening(port, proc)
+    out = tmp_path / "capture"
+    proc, port = processes.record(f"http://127.0.0.1:{backend.port}", out)
     # The file size limit of file_size_limit() above, set on `wstape record`'s mitmdump.
     (mitmdump,) = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
                                  text=True).stdout.split()  # fmt: skip

@@ -12,11 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import wait_listening
 from recordings import recorded
-from test_record_cli import WSTAPE, chat_once
+from test_record_cli import chat_once
 
-from wstape.demo.loopback import free_port
 from wstape.recorder.capture import CaptureWriter, Message, Open
 
 UMASK_022 = "umask 022; exec "
@@ -72,13 +70,8 @@ def test_record_creates_its_folder_and_missing_parents_0700(
     tmp_path: Path, processes, start_backend
 ) -> None:
     backend = start_backend("--think-delay", "0.01", "--tool-delay", "0.02")
-    port, out = free_port(), tmp_path / "a" / "b" / "c"
-    proc = processes.start(
-        ["sh", "-c", UMASK_022 + '"$@"', "sh", *WSTAPE, "record", "--upstream",
-         f"http://127.0.0.1:{backend.port}", "--listen", f"127.0.0.1:{port}", "--out", str(out)],
-        "record",
-    )  # fmt: skip
-    wait_listening(port, proc)
+    out = tmp_path / "a" / "b" / "c"
+    proc, port = processes.record(f"http://127.0.0.1:{backend.port}", out, umask=0o022)
     chat_once(port)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(20) == 0
@@ -91,15 +84,10 @@ def test_record_warns_when_its_existing_folder_is_readable_by_others(
     tmp_path: Path, processes, start_backend
 ) -> None:
     backend = start_backend()
-    port, out = free_port(), tmp_path / "shared"
+    out = tmp_path / "shared"
     out.mkdir(mode=0o755)
     out.chmod(0o755)
-    proc = processes.start(
-        [*WSTAPE, "record", "--upstream", f"http://127.0.0.1:{backend.port}",
-         "--listen", f"127.0.0.1:{port}", "--out", str(out)],
-        "record",
-    )  # fmt: skip
-    wait_listening(port, proc)
+    proc, _ = processes.record(f"http://127.0.0.1:{backend.port}", out)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(20) == 0
     assert f"warning: {out} is readable by other users" in proc.log_path.read_text()

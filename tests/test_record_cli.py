@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port, wait_listening
+from conftest import free_port
 from wsclient import converse, has_event
 
 from wstape.recorder.capture import Message, read_capture, segment_files
@@ -36,13 +36,8 @@ def chat_once(port: int, user: str = "cli") -> None:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_record_flushes_and_exits_zero_on_signal(tmp_path, processes, start_backend, sig):
     backend = start_backend("--think-delay", "0.01", "--tool-delay", "0.02")
-    port, out = free_port(), tmp_path / "cap"
-    proc = processes.start(
-        [*WSTAPE, "record", "--upstream", f"http://127.0.0.1:{backend.port}",
-         "--listen", f"127.0.0.1:{port}", "--out", str(out)],
-        "record",
-    )  # fmt: skip
-    wait_listening(port, proc)
+    out = tmp_path / "cap"
+    proc, port = processes.record(f"http://127.0.0.1:{backend.port}", out)
     chat_once(port)
     time.sleep(1.2)  # one status tick
     proc.send_signal(sig)

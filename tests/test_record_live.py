@@ -12,8 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import free_port, wait_listening
-
 from wstape.demo.players import Client, Options, run_message, user_message, with_query
 
 WSTAPE = [sys.executable, "-m", "wstape"]
@@ -60,13 +58,8 @@ async def chat_and_watch(url: str, log: Path, recorder: subprocess.Popen) -> lis
 
 def test_record_live_prints_each_verdict_while_recording(tmp_path, processes, start_backend):
     backend = start_backend(*FAST)
-    port, out, live_json = free_port(), tmp_path / "cap", tmp_path / "live.jsonl"
-    proc = processes.start(
-        [*WSTAPE, "record", "--upstream", backend.http_url, "--listen", f"127.0.0.1:{port}",
-         "--out", str(out), "--live", "--live-json", str(live_json)],
-        "record",
-    )  # fmt: skip
-    wait_listening(port, proc)
+    out, live_json = tmp_path / "cap", tmp_path / "live.jsonl"
+    proc, port = processes.record(backend.http_url, out, "--live", "--live-json", str(live_json))
     lines = asyncio.run(chat_and_watch(f"ws://127.0.0.1:{port}/ws", proc.log_path, proc))
     assert all(" live-user " in line for line in lines)
     assert all(re.search(r"first event \d+\.\d{3}s", line) for line in lines)
@@ -93,13 +86,7 @@ def test_record_live_judges_only_this_recording_and_exits_0_when_all_passed(
     backend = start_backend(*FAST)
     out = tmp_path / "cap"
     for scenario in ("missing_event", "good"):  # an earlier recording into the same folder
-        port = free_port()
-        proc = processes.start(
-            [*WSTAPE, "record", "--upstream", backend.http_url, "--listen", f"127.0.0.1:{port}",
-             "--out", str(out), "--live"],
-            f"record-{scenario}",
-        )  # fmt: skip
-        wait_listening(port, proc)
+        proc, port = processes.record(backend.http_url, out, "--live", name=f"record-{scenario}")
 
         async def chat(port: int = port, scenario: str = scenario) -> None:
             url = f"ws://127.0.0.1:{port}/ws?user_id=u"

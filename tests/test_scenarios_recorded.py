@@ -22,12 +22,11 @@ SCENARIOS = ["good", "tool_error", "slow_tool", "slow_first", "missing_event", "
              "late_event", "no_completion", "drop", "leak", "reconnect"]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory) -> tuple[Path, dict[str, str]]:
-    """One capture with one concurrent user per scenario; returns it and user → scenario."""
-    out = tmp_path_factory.mktemp("scenarios") / "capture"
+def record_scenarios(out: Path, *backend: str) -> dict[str, str]:
+    """One capture with one concurrent user per scenario, through the real recorder, from a
+    demo backend given BACKEND and `backend`; returns user → scenario."""
     users = {f"user-{i}": scenario for i, scenario in enumerate(SCENARIOS, 1)}
-    with demo_backend(*BACKEND) as port:
+    with demo_backend(*BACKEND, *backend) as port:
         cfg = RecordConfig(out=out, upstream=f"http://127.0.0.1:{port}", listen_port=free_port())
         with RecorderProcess(cfg):
             url = f"ws://127.0.0.1:{cfg.listen_port}/ws"
@@ -41,7 +40,14 @@ def recorded(tmp_path_factory) -> tuple[Path, dict[str, str]]:
                 ])  # fmt: skip
 
             asyncio.run(everyone())
-    return out, users
+    return users
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """One capture with one concurrent user per scenario; returns it and user → scenario."""
+    out = tmp_path_factory.mktemp("scenarios") / "capture"
+    return out, record_scenarios(out)
 
 
 def verdicts_by_scenario(recorded, **targets) -> dict[str, list]:
