@@ -19,6 +19,7 @@ from wstape.recorder.records import (
     MAX_FRAME_BYTES,
     MAX_TEXT_FIELD,
     READ_CHUNK,
+    READABLE_VERSIONS,
     CaptureError,
     Close,
     Error,
@@ -92,12 +93,12 @@ def check_header(path: Path, obj: object) -> Header:
     if head.get("format") != FORMAT_NAME:
         raise error_at(path, 0, f"not a wstape capture (format {_brief(head.get('format'))})")
     version = head.get("version")
-    if type(version) is not int or version != FORMAT_VERSION:
+    if type(version) is not int or version not in READABLE_VERSIONS:
         raise error_at(
             path,
             0,
             f"capture format version {_brief(version)} is not supported "
-            f"(this wstape reads version {FORMAT_VERSION})",
+            f"(this wstape reads versions 1 to {FORMAT_VERSION})",
         )
     try:
         return Header(
@@ -132,7 +133,21 @@ def _open(conn: str, ts: float, body: dict) -> Open:
         request_headers=_headers(body.get("request_headers", [])),
         response_headers=_headers(body.get("response_headers", [])),
         continued=_field(body, "continued", (bool,), False),
+        transport=_field(body, "transport", _STR, "websocket"),
+        method=_field(body, "method", _STR_OR_NIL, None),
+        status=_field(body, "status", (int, type(None)), None),
     )
+
+
+def _sse_message(conn: str, ts: float, from_client, is_text, payload, fields: object) -> Message:
+    if type(fields) is not dict:
+        raise ValueError("message's event fields are not a map")
+    return Message(
+        conn, ts, from_client, is_text, payload,
+        _field(fields, "event", _STR_OR_NIL, None),
+        _field(fields, "id", _STR_OR_NIL, None),
+        _field(fields, "retry", (int, type(None)), None),
+    )  # fmt: skip
 
 
 def decode_record(obj: object, conns: dict[int, str]) -> Record:
@@ -149,13 +164,16 @@ def decode_record(obj: object, conns: dict[int, str]) -> Record:
     if not math.isfinite(ts):
         raise ValueError(f"timestamp {ts} is not a finite number")
     if kind == RecordType.MESSAGE:
-        if len(obj) != 6:
-            raise ValueError("message record does not have six items")
+        if len(obj) not in (6, 7):
+            raise ValueError("message record does not have six or seven items")
         from_client, is_text, payload = obj[3], obj[4], obj[5]
         if type(from_client) is not bool or type(is_text) is not bool:
             raise ValueError("message direction or kind is not a boolean")
         if type(payload) is not bytes:
             raise ValueError(f"message payload is {type(payload).__name__}, not bin")
+        if len(obj) == 7:
+            conn = _connection(conns, index)
+            return _sse_message(conn, ts, from_client, is_text, payload, obj[6])
         return Message(_connection(conns, index), ts, from_client, is_text, payload)
     if not RecordType.OPEN <= kind <= RecordType.ERROR:
         raise ValueError(f"unknown record type {kind}")
@@ -170,7 +188,8 @@ def decode_record(obj: object, conns: dict[int, str]) -> Record:
     if kind == RecordType.CLOSE:
         code = _field(body, "code", (int, type(None)), None)
         reason = _field(body, "reason", _STR_OR_NIL, "") or ""
-        return Close(conn, ts, code, reason, _field(body, "closed_by", _STR_OR_NIL, None))
+        closed_by = _field(body, "closed_by", _STR_OR_NIL, None)
+        return Close(conn, ts, code, reason, closed_by, _field(body, "end", _STR_OR_NIL, None))
     return Error(conn, ts, _field(body, "message", _STR, ""))
 
 

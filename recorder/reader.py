@@ -82,6 +82,7 @@ def _segment(path: Path, warn: Callable[[str], None], seen: set[str] | None) -> 
                         message = _new(_MessageSlots)
                         message.connection, message.ts, message.payload = conns[index], ts, payload
                         message.from_client, message.is_text = from_client, is_text
+                        message.event = message.event_id = message.retry = None
                         message.__class__ = Message
                         yield message
                         offset = unpacker.tell()

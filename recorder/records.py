@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 FORMAT_NAME = "wstape"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Version 2 added HTTP streams (SSE, NDJSON); a version-1 capture is a version-2 one without them.
+READABLE_VERSIONS = (1, 2)
 SEGMENT_SUFFIX = ".wstape"
 
 # Reader limits: a capture is untrusted input, so no declared length may make the
@@ -56,6 +58,9 @@ class Open:
     request_headers: tuple[tuple[str, str], ...] = ()
     response_headers: tuple[tuple[str, str], ...] = ()
     continued: bool = False
+    transport: str = "websocket"  # or "sse", "ndjson": an HTTP response streamed as events
+    method: str | None = None  # the HTTP method of a stream's request (None for WebSocket)
+    status: int | None = None  # the HTTP status of a stream's response
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,10 @@ class Message:
     from_client: bool
     is_text: bool
     payload: bytes
+    # A server-sent event's own fields beside its data (the payload); None elsewhere.
+    event: str | None = None
+    event_id: str | None = None
+    retry: int | None = None
 
     @property
     def direction(self) -> str:
@@ -82,6 +91,9 @@ class Close:
     code: int | None
     reason: str
     closed_by: str | None
+    # How an HTTP stream ended: "complete", "reset" (cut by the server or network) or
+    # "abort" (the client left); None for WebSocket, whose close code says it.
+    end: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

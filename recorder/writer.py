@@ -99,23 +99,58 @@ class CaptureWriter:
             self._packer.pack([RecordType.MESSAGE, index, ts, from_client, is_text, payload])
         )
 
+    def event(
+        self,
+        connection: str,
+        ts: float,
+        payload: bytes,
+        event: str | None = None,
+        event_id: str | None = None,
+        retry: int | None = None,
+    ) -> None:
+        """One server-sent event of an HTTP stream: its data as the payload, and the fields
+        the event gave beside it."""
+        fields: dict = {}
+        if event is not None:
+            fields["event"] = event
+        if event_id is not None:
+            fields["id"] = event_id
+        if retry is not None:
+            fields["retry"] = retry
+        index = self._index_of(connection)
+        record = [RecordType.MESSAGE, index, ts, False, True, payload, fields]
+        self._append(self._packer.pack(record))
+
     def close(
-        self, connection: str, ts: float, code: int | None, reason: str, closed_by: str | None
+        self,
+        connection: str,
+        ts: float,
+        code: int | None,
+        reason: str,
+        closed_by: str | None,
+        end: str | None = None,
     ) -> None:
         index = self._index_of(connection)
         body = {"code": code, "reason": reason, "closed_by": closed_by}
+        if end is not None:
+            body["end"] = end
         self._append(self._packer.pack([RecordType.CLOSE, index, ts, body]))
         self._forget(connection)
 
     def write(self, record: Record) -> None:
         """Appends a record as read back from a capture (or built by hand)."""
         if isinstance(record, Message):
-            self.message(record.connection, record.ts, record.from_client, record.is_text,
-                         record.payload)  # fmt: skip
+            if record.event is None and record.event_id is None and record.retry is None:
+                self.message(record.connection, record.ts, record.from_client, record.is_text,
+                             record.payload)  # fmt: skip
+            else:
+                self.event(record.connection, record.ts, record.payload, record.event,
+                           record.event_id, record.retry)  # fmt: skip
         elif isinstance(record, Open):
             self.open(record)
         elif isinstance(record, Close):
-            self.close(record.connection, record.ts, record.code, record.reason, record.closed_by)
+            self.close(record.connection, record.ts, record.code, record.reason, record.closed_by,
+                       record.end)  # fmt: skip
         else:
             self.error(record.connection, record.ts, record.message)
 
@@ -214,6 +249,8 @@ class CaptureWriter:
             "response_headers": _pairs(record.response_headers),
             "continued": record.continued,
         }
+        if record.transport != "websocket":
+            body.update(transport=record.transport, method=record.method, status=record.status)
         return self._packer.pack([RecordType.OPEN, index, record.ts, body])
 
     def _start_segment(self) -> None:

@@ -190,3 +190,81 @@ def test_records_read_back_can_be_written_again_unchanged(tmp_path: Path) -> Non
         writer.write(record)
     writer.close_all()
     assert list(read_capture(tmp_path / "b")) == original
+
+
+def _stream_sample(directory: Path) -> None:
+    writer = CaptureWriter(directory)
+    writer.open(
+        Open(
+            "s1",
+            1.0,
+            "http://h/v1/messages",
+            "/v1/messages",
+            None,
+            "127.0.0.1:1",
+            "127.0.0.1:2",
+            transport="sse",
+            method="POST",
+            status=200,
+        )  # fmt: skip
+    )
+    writer.message("s1", 1.1, True, True, b'{"stream": true}')
+    writer.event("s1", 1.2, b'{"type":"message_start"}', event="message_start", event_id="7")
+    writer.event("s1", 1.3, b"", retry=3000)
+    writer.close("s1", 1.4, None, "", "server", end="complete")
+    writer.close_all()
+
+
+def test_http_stream_records_read_back_with_their_event_fields(tmp_path: Path) -> None:
+    _stream_sample(tmp_path / "a")
+    opened_, request, first, retry, closed = read_capture(tmp_path / "a")
+    assert (opened_.transport, opened_.method, opened_.status) == ("sse", "POST", 200)
+    assert request == Message("s1", 1.1, True, True, b'{"stream": true}')
+    assert (first.event, first.event_id, first.retry) == ("message_start", "7", None)
+    assert (first.from_client, first.payload) == (False, b'{"type":"message_start"}')
+    assert (retry.event, retry.retry) == (None, 3000)
+    assert closed == Close("s1", 1.4, None, "", "server", end="complete")
+    writer = CaptureWriter(tmp_path / "b")
+    for record in read_capture(tmp_path / "a"):
+        writer.write(record)
+    writer.close_all()
+    assert list(read_capture(tmp_path / "b")) == list(read_capture(tmp_path / "a"))
+
+
+def test_a_version_1_capture_still_reads(tmp_path: Path) -> None:
+    """Version 2 only added HTTP streams: a capture an older wstape wrote reads as before."""
+    file = tmp_path / "old-00001.wstape"
+    open_body = {"id": "c1", "url": "ws://h/ws", "path": "/ws", "subprotocol": None,
+                 "client": None, "server": None, "request_headers": [], "response_headers": [],
+                 "continued": False}  # fmt: skip
+    file.write_bytes(
+        msgpack.packb(
+            [
+                0,
+                {
+                    "format": "wstape",
+                    "version": 1,
+                    "recorder": "0.1",
+                    "created": 1.0,
+                    "session": "old",
+                    "segment": 1,
+                },
+            ]
+        )  # fmt: skip
+        + msgpack.packb([1, 0, 1.0, open_body])
+        + msgpack.packb([2, 0, 2.0, True, True, b"hi"], use_bin_type=True)
+        + msgpack.packb([3, 0, 3.0, {"code": 1000, "reason": "", "closed_by": "client"}])
+    )
+    opened_, message, closed = read_capture(file)
+    assert (opened_.transport, opened_.method) == ("websocket", None)
+    assert message == Message("c1", 2.0, True, True, b"hi")
+    assert (message.event, closed.end) == (None, None)
+
+
+def test_event_fields_of_the_wrong_type_are_one_clear_error(tmp_path: Path) -> None:
+    _stream_sample(tmp_path / "a")
+    (segment,) = segment_files(tmp_path / "a")
+    data = segment.read_bytes().replace(b"\xa2id\xa17", b"\xa2id\x07\xc0")  # "7" → 7, nil
+    segment.write_bytes(data)
+    with pytest.raises(CaptureError, match=r"offset \d+: malformed record: 'id' is 7"):
+        list(read_capture(tmp_path / "a"))
