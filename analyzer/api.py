@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import MappingProxyType
 
-from wstape.analyzer.parallel import reader
+from wstape.analyzer.parallel import Counts, judging
 from wstape.analyzer.pipeline.rules import judge
 from wstape.analyzer.pipeline.runs import LINGER_S, Run, RunAssembler
 from wstape.analyzer.pipeline.verdicts import Code, Outcome, Verdict
@@ -116,6 +116,46 @@ class Analysis:
     def finish(self) -> list[Verdict]:
         """The verdicts of runs still in flight when the capture ends."""
         return self._judge(self._assembler.finish(self._last_ts))
+
+    def tick(self, ts: float) -> list[Verdict]:
+        """Takes the time of a record another shard judges (analyzer/parallel): runs due by
+        then are handed back as that record would hand them back; returns their verdicts."""
+        self._last_ts = ts
+        return self._judge(self._assembler.tick(ts))
+
+    @property
+    def runs_opened(self) -> int:
+        return self._assembler.opened
+
+    def counts(self) -> Counts:
+        """What it counted beside its verdicts, for the main process to add up over shards."""
+        assembler = self._assembler
+        return Counts(self.frames, self._first_odd, assembler.strays, assembler.late,
+                      self.connections, self._passed, self._cut_short, self._outcomes,
+                      self._codes, self._bursts)  # fmt: skip
+
+    def absorb(self, counts: Counts) -> None:
+        """Adds the counts of shards judged elsewhere, with their verdicts given to `take`."""
+        self.frames.update(counts.frames)
+        for kind, event in counts.first.items():
+            self._first_odd.setdefault(kind, event)
+        self._assembler.strays.update(counts.strays)
+        self._assembler.late += counts.late
+        self.connections += counts.connections
+        self._passed += counts.passed
+        self._cut_short += counts.cut_short
+        self._outcomes.update(counts.outcomes)
+        self._codes.update(counts.codes)
+        self._bursts += counts.bursts
+
+    def take(self, verdict: Verdict) -> None:
+        """Keeps a verdict judged elsewhere as this analysis keeps its own (counted by
+        `absorb`)."""
+        kept = verdict if self.keep_events or not verdict.run.events else verdict.slim()
+        if self.keep_verdicts:
+            self.verdicts.append(kept)
+        else:
+            self._rows.add(kept)
 
     def live(self, now: float) -> list[Verdict]:
         """Live (`wstape watch`): verdicts on runs not handed back yet, judged at their terminal
@@ -301,9 +341,10 @@ def analyze(
     profile;
     reader warnings (a truncated tail) go to `warn` and into the report.
 
-    With `workers` > 1 the segments and files are decoded on that many processes, with `dask`
-    (a scheduler address) on that Dask cluster; the report is identical either way
-    (analyzer/parallel.py). Local processes are forked when this process runs no other thread,
+    With `workers` > 1 each input is split by connection and judged on that many processes,
+    this one included, with `dask` (a scheduler address) on that Dask cluster; the report is
+    identical either way (analyzer/parallel), and verdicts reach `on_verdict` once an input's
+    shards are done. Local processes are forked when this process runs no other thread,
     else started by forkserver, which imports the caller's __main__: guard a script's entry with
     `if __name__ == "__main__":`. Raises parallel.ClusterError when Dask cannot be used.
     With `progress` (true, or the bar's label), a bar on a terminal's stderr shows how much
@@ -317,7 +358,10 @@ def analyze(
         profile = detect_profile(paths[0])
     resolved = resolve_profile(profile, require, **targets)
     reports = []
-    with reader(paths, resolved, workers, dask, progress) as read:
+    streams = on_verdict is not None
+    rows = None if keep_verdicts or streams else SUMMARY_ROWS
+    split = (workers, dask, progress, keep_events or streams, rows)
+    with judging(paths, resolved, *split) as judge:
         for path in paths:
             analysis = Analysis(resolved, os.fspath(path), keep_events, keep_verdicts, detected)
 
@@ -326,7 +370,7 @@ def analyze(
                 if warn is not None:
                     warn(message)
 
-            for verdict in iter_verdicts(read(path, collect), analysis):
+            for verdict in judge(analysis, path, collect):
                 if on_verdict is not None:
                     on_verdict(verdict)
             reports.append(analysis.report())

@@ -136,6 +136,16 @@ class RunAssembler:
         self._do[event.from_client][event.canonical](event)
         return done
 
+    def tick(self, ts: float) -> list[Run]:
+        """Capture time reaching `ts` on a frame this assembler is not fed (another shard's, in
+        analyzer/parallel): hands back the runs due, as an event at `ts` would."""
+        return self._sweep(ts) if ts >= self._sweep_at else []
+
+    @property
+    def opened(self) -> int:
+        """How many runs it has opened: the last one's ordinal."""
+        return self._ordinal
+
     def finish(self, end: float | None = None) -> list[Run]:
         """Every run still in flight as the capture ends (at `end`, when known): those in flight
         on a connection still open were cut short there (Run.cut_at)."""
