@@ -172,7 +172,7 @@ class _Runner:
         pool = self._local_pool()
         futures = [pool.submit(judge_shard, shard, *task) for shard in shards[1:]]
         try:
-            here = judge(shards[0], self.profile, make, self.events, self.rows)
+            here = judge(shards[0], self.profile, make, self.events, self.rows, remote=False)
             return [here, *(loads(future.result()) for future in futures)]
         finally:
             for future in futures:

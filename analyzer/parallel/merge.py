@@ -4,13 +4,17 @@ the shards' verdicts, warnings and counts put back in the order one process give
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import gc
 import heapq
+import itertools
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from wstape.analyzer.parallel.codec import unpack_run, unpack_verdict
+from wstape.analyzer.parallel.codec import loads, renumbered
 from wstape.analyzer.parallel.results import Counts, Result
 from wstape.analyzer.pipeline.model import Leak
 from wstape.analyzer.pipeline.rules import judge
@@ -79,42 +83,60 @@ def replay(results: list[Result], analysis: Analysis, profile: Profile, warn) ->
     number = Numbering(results)
     streams = [_verdicts(i, result, number) for i, result in enumerate(results)]
     notes = ((at, 0, n, message) for n, (at, message) in enumerate(results[0].warnings))
-    for _, ordinal, index, item in heapq.merge(notes, *streams):
-        if ordinal == 0:
-            warn(item)
-            continue
-        verdict = _rebuilt(item, ordinal, results[index], number, index, profile)
-        analysis.take(verdict)
-        yield verdict
+    with _collector_paused():
+        for _, ordinal, index, item in heapq.merge(notes, *streams):
+            if ordinal == 0:
+                warn(item)
+                continue
+            verdict = _rebuilt(item, ordinal, results[index], number, index, profile)
+            analysis.take(verdict)
+            yield verdict
     analysis.absorb(merged_counts(results))
     error = results[0].error
     if error is not None:
         raise CaptureError(error[1])
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while verdicts are rebuilt: they hold no cycles, and
+    each of its full passes walked every verdict rebuilt so far (half the time of the rebuild)."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
 def _verdicts(index: int, result: Result, number: Numbering) -> Iterator[tuple]:
     # (position, ordinal) orders verdicts as one process gives them: by the record that handed
     # their runs back, and within it in the order the runs were opened.
-    for at, (position, packed) in enumerate(result.verdicts):
-        yield position, number(index, packed[0][0]), index, (at, packed)
+    given = result.verdicts
+    if result.chunks:
+        given = itertools.chain.from_iterable(map(loads, result.chunks))
+    for at, (position, verdict) in enumerate(given):
+        yield position, number(index, verdict.run.ordinal), index, (at, verdict)
 
 
 def _rebuilt(
     item: tuple, ordinal: int, result: Result, number: Numbering, index: int, profile: Profile
 ) -> Verdict:
-    at, packed = item
+    at, verdict = item
     relabels = result.relabels.get(at)
     if not relabels:
-        return unpack_verdict(packed, unpack_run(packed[0], ordinal))
+        return renumbered(verdict, ordinal)
     # A leak received from a run named by its number: renumbered, and the run judged again,
     # since its warnings quote the leak.
-    leaks = list(unpack_run(packed[0], ordinal).leaks)
+    leaks = list(verdict.run.leaks)
     for relabel in relabels:
         leak = leaks[relabel.leak]
-        renumbered = str(number(index, relabel.ordinal))
-        message = leak.message[: relabel.at] + renumbered + leak.message[relabel.end :]
+        renumbered_as = str(number(index, relabel.ordinal))
+        message = leak.message[: relabel.at] + renumbered_as + leak.message[relabel.end :]
         leaks[relabel.leak] = Leak(leak.ts, leak.connection, message, leak.received)
-    return judge(unpack_run(packed[0], ordinal, tuple(leaks)), profile)
+    run = renumbered(verdict, ordinal).run
+    return judge(dataclasses.replace(run, leaks=tuple(leaks)), profile)
 
 
 def merged_counts(results: list[Result]) -> Counts:

@@ -10,7 +10,7 @@ from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 
-from wstape.analyzer.pipeline.verdicts import Code, Outcome
+from wstape.analyzer.pipeline.verdicts import Code, Outcome, Verdict
 from wstape.analyzer.protocols.events import Canonical, Event
 
 
@@ -48,8 +48,9 @@ class Relabel:
 class Result:
     """One shard's work on one input.
 
-    `verdicts` holds (position, packed verdict) in the order the shard gave them: every one, or
-    when the report is bounded only those that can be among its summary's rows. `created` holds
+    `verdicts` holds (position, verdict) in the order the shard gave them, or `chunks` the same
+    pickled (codec.dumps) when the shard ran in another process: every one, or when the report
+    is bounded only those that can be among its summary's rows. `created` holds
     the position at which each of the shard's runs was opened, by run number. `keys` and
     `key_groups` are digests of the run ids and thread ids its events carried and the group of
     connections (`groups`) that carried each: groups of different shards sharing a key judged a
@@ -58,7 +59,7 @@ class Result:
     """
 
     shard: int
-    verdicts: list[tuple[int, tuple]]
+    verdicts: list[tuple[int, Verdict]]
     created: array
     counts: Counts
     frame_order: list[tuple[int, str]]  # where each kind of frame was first counted
@@ -70,6 +71,7 @@ class Result:
     warnings: list[tuple[int, str]]
     error: tuple[int, str] | None
     records: int
+    chunks: list[bytes]
     relabels: dict[int, tuple[Relabel, ...]] = field(default_factory=dict)
     # False when a decoder broke the timing the split relies on (shard.py): judge in one process
     shardable: bool = True

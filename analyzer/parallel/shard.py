@@ -35,13 +35,17 @@ class Untimed(Exception):
 def judge_shard(shard: Shard, profile: bytes, make: type, events: bool, rows: int | None) -> bytes:
     """The task a worker runs: `profile` pickled (codec.dumps), `make` the Analysis class; the
     Result comes back pickled. See `judge`."""
-    return dumps(judge(shard, loads(profile), make, events, rows))
+    return dumps(judge(shard, loads(profile), make, events, rows, remote=True))
 
 
-def judge(shard: Shard, profile: Profile, make: type, events: bool, rows: int | None) -> Result:
+def judge(
+    shard: Shard, profile: Profile, make: type, events: bool, rows: int | None, remote: bool
+) -> Result:
     """The shard's Result: its verdicts with their runs' events when `events`, every one or,
-    with `rows`, only those that can be among that many failed and passed summary rows."""
-    work = _Judge(shard, profile, make(profile, shard.path, True, False), Kept(events, rows))
+    with `rows`, only those that can be among that many failed and passed summary rows; pickled
+    as they come when they go to another process (`remote`)."""
+    kept = Kept(events, rows, remote)
+    work = _Judge(shard, profile, make(profile, shard.path, True, False), kept)
     try:
         work.read()
     except Untimed:
@@ -160,16 +164,15 @@ class _Judge:
         self.kinds = (len(frames), len(strays))
 
     def result(self) -> Result:
-        verdicts, relabels = self.kept.packed()
+        verdicts, chunks, relabels = self.kept.done()
         keys, key_groups, groups = self.links.groups()
         return Result(
             self.shard.index, verdicts, self.created, self.analysis.counts(), self.frame_order,
             self.stray_order, keys, key_groups, groups, frozenset(self.owners.mine),
-            self.warnings, self.error, self.position, relabels,
+            self.warnings, self.error, self.position, chunks, relabels,
         )  # fmt: skip
 
 
 def _untimed(shard: Shard) -> Result:
     return Result(shard.index, [], array("q"), None, [], [], array("q"), array("q"), [],
-                  frozenset(), [],
-                  None, 0, shardable=False)  # type: ignore[arg-type]  # fmt: skip
+                  frozenset(), [], None, 0, [], shardable=False)  # type: ignore[arg-type]  # fmt: skip
