@@ -197,7 +197,7 @@ def test_cli_on_dask_prints_the_same_json(capture: Path, dask_cluster) -> None:
     assert json.loads(on_dask.stdout) == json.loads(single.stdout)
 
 
-def test_the_default_leaves_a_cpu_to_the_process_that_judges_the_runs() -> None:
+def test_the_default_is_one_process_per_cpu_this_one_included() -> None:
     from wstape.analyzer.parallel import default_workers
 
-    assert default_workers() == max(1, len(os.sched_getaffinity(0)) - 1)
+    assert default_workers() == len(os.sched_getaffinity(0))

@@ -108,7 +108,7 @@ def analyze_command(
             # and only they and JSON list every run: the summary needs its rows and totals.
             keep = bool(junit or plot or html)
             every = bool(keep or json_out)
-            split = resolve(workers, dask)
+            split = resolve(workers, dask, streaming=stream)
             on_verdict = show if stream else None
             report = _read(paths, profile, require, on_verdict, keep, every, targets, split)
         except (ProfileError, ClusterError) as exc:

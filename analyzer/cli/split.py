@@ -1,5 +1,5 @@
 """`--workers` and `--dask`: the options with which `wstape analyze` and `wstape compare` split
-reading over local processes or a Dask cluster (analyzer/parallel.py does the work)."""
+the judging over local processes or a Dask cluster (analyzer/parallel does the work)."""
 
 from __future__ import annotations
 
@@ -32,16 +32,17 @@ def split_options(command: Callable) -> Callable:
     """Adds --workers N and --dask ADDRESS; the command gets them as `workers` and `dask`."""
     command = click.option(
         "--dask", metavar="ADDRESS", callback=_split,
-        help="Decode on the Dask cluster whose scheduler is at ADDRESS "
+        help="Judge on the Dask cluster whose scheduler is at ADDRESS "
         "(tcp://host:8786; needs wstape[dask]; workers must see the same paths).",
     )(command)  # fmt: skip
     return click.option(
         "--workers", type=click.IntRange(min=1), metavar="N", is_eager=True,
-        help="Decode captures on N local processes (default: one per CPU but one, which "
-        "judges the runs; so 1 on two CPUs); 1 reads everything in this process. "
-        "The report is the same either way.",
+        help="Judge each capture on N local processes, this one included, split by connection "
+        "(default: one per CPU; 1 while run reports print as each run ends, which only one "
+        "process can do). The report is the same either way.",
     )(command)  # fmt: skip
 
 
-def resolve(workers: int | None, dask: str | None) -> Split:
-    return Split(workers or default_workers(), dask)
+def resolve(workers: int | None, dask: str | None, streaming: bool = False) -> Split:
+    """The split asked for; by default one process per CPU, or one when run reports stream."""
+    return Split(workers or (1 if streaming else default_workers()), dask)

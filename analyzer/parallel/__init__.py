@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING
@@ -48,14 +47,12 @@ class ClusterError(Exception):
 
 
 def default_workers() -> int:
-    """One process per CPU but one: this process still stitches and judges every run (about
-    40% of the work), and on two CPUs a worker beside it measured slower than none
-    (docs/benchmarks.md), so there the default reads in this process."""
+    """One process per CPU: this one judges a shard too, and puts the verdicts together in time
+    that follows the runs (docs/benchmarks.md)."""
     try:
-        cpus = len(os.sched_getaffinity(0))
+        return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, cpus - 1)
+        return os.cpu_count() or 1
 
 
 @contextlib.contextmanager
@@ -180,11 +177,7 @@ class _Runner:
 
     def _local_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            # fork starts fast and never re-imports the caller's __main__ (forkserver does,
-            # which needs an `if __name__ == "__main__"` guard), but a forked copy of a process
-            # that runs other threads can deadlock on a lock one of them held: then forkserver.
-            method = "fork" if threading.active_count() == 1 else "forkserver"
-            context = multiprocessing.get_context(method)
+            context = multiprocessing.get_context(_start_method())
             self._pool = ProcessPoolExecutor(max(1, self.shards - 1), mp_context=context)
         return self._pool
 
@@ -193,6 +186,20 @@ class _Runner:
             self._pool.shutdown(wait=True, cancel_futures=True)
         if self._client is not None:
             self._client.close()
+
+
+def _start_method() -> str:
+    """fork starts a worker in milliseconds and never imports the caller's __main__ (forkserver
+    and spawn do, which needs an `if __name__ == "__main__"` guard, and import wstape again, a
+    few hundred ms). But a forked copy of a process that runs other threads can deadlock on a
+    lock one of them held (Python 3.12 warns): threads of C libraries too, such as the pools
+    numpy and pyarrow start on import, which `threading` does not see. So fork only a process
+    of one thread, as Linux counts them; else forkserver, and elsewhere the platform's own."""
+    try:
+        threads = len(os.listdir("/proc/self/task"))
+    except OSError:  # no /proc: not Linux
+        return multiprocessing.get_start_method()
+    return "fork" if threads == 1 else "forkserver"
 
 
 def _connect(address: str):
