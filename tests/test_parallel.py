@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -201,3 +203,24 @@ def test_the_default_is_one_process_per_cpu_this_one_included() -> None:
     from wstape.analyzer.parallel import default_workers
 
     assert default_workers() == len(os.sched_getaffinity(0))
+
+
+def test_a_script_without_a_main_guard_can_split_analysis_after_analysis(tmp_path: Path) -> None:
+    """Each pool is forked while the process runs no other thread: a closed pool's threads are
+    waited out, or the next pool would start by forkserver, which runs the unguarded script
+    again in its server."""
+    small = tmp_path / "small"
+    write_session(small, busy_chat(0.0, "a", users=3).records, SESSIONS[0], 1 << 20)
+    script = (
+        "import json, sys, wstape\n"
+        "reports = [wstape.analyze(sys.argv[1], 'default', workers=2) for _ in range(12)]\n"
+        "print('\\n'.join(json.dumps(report.to_json()) for report in reports))\n"
+    )
+    (tmp_path / "script.py").write_text(script)
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "script.py"), str(small)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert len(lines) == 12 and len(set(lines)) == 1

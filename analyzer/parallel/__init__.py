@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["ClusterError", "Counts", "default_workers", "judging", "pack_event", "unpack_event"]
 
 DASK_CONNECT_S = 10.0  # how long an unreachable scheduler is waited for
+THREADS_GONE_S = 0.1  # how long a closed pool's threads are given to leave
 Judge = Callable[["Analysis", PathLike, Warn], Iterator[Verdict]]
 
 
@@ -156,6 +158,7 @@ class _Runner:
         self._profile = dumps(profile)
         self._client = None if dask is None else _connect(dask)
         self._pool: ProcessPoolExecutor | None = None
+        self._threads = 0
         if self._client is not None:
             self.shards = max(1, sum(self._client.nthreads().values()))
         else:
@@ -177,27 +180,39 @@ class _Runner:
 
     def _local_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            context = multiprocessing.get_context(_start_method())
+            self._threads = _threads()
+            context = multiprocessing.get_context(_start_method(self._threads))
             self._pool = ProcessPoolExecutor(max(1, self.shards - 1), mp_context=context)
         return self._pool
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+            # The pool's threads are joined but may take a millisecond to leave: the next pool
+            # of this process would count them and not fork.
+            deadline = time.monotonic() + THREADS_GONE_S
+            while _threads() > self._threads and time.monotonic() < deadline:
+                time.sleep(0.001)
         if self._client is not None:
             self._client.close()
 
 
-def _start_method() -> str:
+def _threads() -> int:
+    """This process's threads as Linux counts them (C libraries' too), or 0 elsewhere."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:  # no /proc: not Linux
+        return 0
+
+
+def _start_method(threads: int) -> str:
     """fork starts a worker in milliseconds and never imports the caller's __main__ (forkserver
     and spawn do, which needs an `if __name__ == "__main__"` guard, and import wstape again, a
     few hundred ms). But a forked copy of a process that runs other threads can deadlock on a
     lock one of them held (Python 3.12 warns): threads of C libraries too, such as the pools
     numpy and pyarrow start on import, which `threading` does not see. So fork only a process
     of one thread, as Linux counts them; else forkserver, and elsewhere the platform's own."""
-    try:
-        threads = len(os.listdir("/proc/self/task"))
-    except OSError:  # no /proc: not Linux
+    if threads == 0:
         return multiprocessing.get_start_method()
     return "fork" if threads == 1 else "forkserver"
 
