@@ -113,15 +113,23 @@ class Analysis:
             return runs + assembler.close(record.connection, record.ts, how)
         return []
 
-    def finish(self) -> list[Verdict]:
-        """The verdicts of runs still in flight when the capture ends."""
-        return self._judge(self._assembler.finish(self._last_ts))
+    def finish(self, end: float | None = None) -> list[Verdict]:
+        """The verdicts of runs still in flight when the capture ends: at `end` when given (the
+        last record's time, for a caller that does not feed every record), else at the last
+        record fed."""
+        return self._judge(self._assembler.finish(self._last_ts if end is None else end))
 
     def tick(self, ts: float) -> list[Verdict]:
         """Takes the time of a record another shard judges (analyzer/parallel): runs due by
-        then are handed back as that record would hand them back; returns their verdicts."""
+        then are handed back as that record would hand them back; returns their verdicts.
+        Nothing is due before `due`, so such records may be skipped (then `finish(end)`)."""
         self._last_ts = ts
-        return self._judge(self._assembler.tick(ts))
+        runs = self._assembler.tick(ts)
+        return self._judge(runs) if runs else []
+
+    @property
+    def due(self) -> float:
+        return self._assembler.due
 
     @property
     def runs_opened(self) -> int:

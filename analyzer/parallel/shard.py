@@ -77,24 +77,27 @@ class _Judge:
             self.warnings.append((self.position, message))
 
         try:
-            self._loop(read_records(self.shard.path, warn))
+            end = self._loop(read_records(self.shard.path, warn))
         except CaptureError as exc:
             self.error = (self.position, str(exc))
             for verdict in self.analysis.finish():  # never given, but their leaks were received
                 self.kept.note_leaks(verdict)
         else:
-            self.kept.add(self.position, self.analysis.finish())
+            self.kept.add(self.position, self.analysis.finish(end))
 
-    def _loop(self, records: Iterator) -> None:
+    def _loop(self, records: Iterator) -> float | None:
+        """Takes every record; returns the last one's time."""
         analysis, owners, decoders, give = self.analysis, self.owners, self.decoders, self.kept.add
         feed, tick, link = analysis.feed, analysis.tick, self.links.link
         assigned, mine, load = owners.assigned, owners.mine, owners.load
         runs, threads = self.links.runs, self.links.threads
         frames, strays, created = analysis.frames, analysis.counts().strays, self.created
+        due, last = analysis.due, None
         for record in records:
-            kind = type(record)
+            kind, last = type(record), record.ts
             if kind is not Message:
                 self._other(record, kind)
+                due = analysis.due
                 continue
             conn = record.connection
             index = assigned.get(conn)
@@ -104,12 +107,14 @@ class _Judge:
                 events = decoders[conn].feed(record) if conn in mine else None
             load[index] += 1
             if events is None:  # another shard's: only its time
-                verdicts = tick(record.ts)
-                if verdicts:
-                    give(self.position, verdicts)
+                if last >= due:
+                    verdicts = tick(last)
+                    due = analysis.due
+                    if verdicts:
+                        give(self.position, verdicts)
                 self.position += 1
                 continue
-            ts = record.ts
+            ts = last
             if not events:
                 raise Untimed
             for event in events:
@@ -124,12 +129,14 @@ class _Judge:
                 key = event.thread_id
                 if key is not None and threads.setdefault(key, conn) is not conn:
                     link(conn, threads[key])
+            due = analysis.due
             opened = analysis.runs_opened
             if opened != len(created):  # opened at this record
                 created.extend([self.position] * (opened - len(created)))
             if len(frames) != self.kinds[0] or len(strays) != self.kinds[1]:
                 self._firsts()
             self.position += 1
+        return last
 
     def _other(self, record, kind: type) -> None:
         """An open, close or error: every shard takes it as one process does."""

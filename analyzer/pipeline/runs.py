@@ -146,6 +146,12 @@ class RunAssembler:
         """How many runs it has opened: the last one's ordinal."""
         return self._ordinal
 
+    @property
+    def due(self) -> float:
+        """The capture time from which an event or a tick looks for runs to hand back again;
+        before it, `tick` hands back nothing."""
+        return self._sweep_at
+
     def finish(self, end: float | None = None) -> list[Run]:
         """Every run still in flight as the capture ends (at `end`, when known): those in flight
         on a connection still open were cut short there (Run.cut_at)."""
