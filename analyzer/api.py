@@ -122,18 +122,16 @@ class Analysis:
     def tick(self, ts: float) -> list[Verdict]:
         """Takes the time of a record another shard judges (analyzer/parallel): runs due by
         then are handed back as that record would hand them back; returns their verdicts.
-        Nothing is due before `due`, so such records may be skipped (then `finish(end)`)."""
+        Nothing is due before `assembler.due`, so such records may be skipped (then
+        `finish(end)`)."""
         self._last_ts = ts
         runs = self._assembler.tick(ts)
         return self._judge(runs) if runs else []
 
     @property
-    def due(self) -> float:
-        return self._assembler.due
-
-    @property
-    def runs_opened(self) -> int:
-        return self._assembler.opened
+    def assembler(self) -> RunAssembler:
+        """Its run assembler, for a shard's clock (`due`) and count of runs (`opened`)."""
+        return self._assembler
 
     def counts(self) -> Counts:
         """What it counted beside its verdicts, for the main process to add up over shards."""

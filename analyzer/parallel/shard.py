@@ -67,7 +67,6 @@ class _Judge:
         self.frame_order: list[tuple[int, str]] = []
         self.stray_order: list[tuple[int, str]] = []
         self.links = Links()
-        self.kinds = (0, 0)  # kinds of frames and types of strays counted so far
         self.warnings: list[tuple[int, str]] = []
         self.error: tuple[int, str] | None = None
         self.position = 0
@@ -92,12 +91,13 @@ class _Judge:
         assigned, mine, load = owners.assigned, owners.mine, owners.load
         runs, threads = self.links.runs, self.links.threads
         frames, strays, created = analysis.frames, analysis.counts().strays, self.created
-        due, last = analysis.due, None
+        assembler, kinds, types = analysis.assembler, 0, 0
+        due, last = assembler.due, None
         for record in records:
             kind, last = type(record), record.ts
             if kind is not Message:
                 self._other(record, kind)
-                due = analysis.due
+                due = assembler.due
                 continue
             conn = record.connection
             index = assigned.get(conn)
@@ -109,7 +109,7 @@ class _Judge:
             if events is None:  # another shard's: only its time
                 if last >= due:
                     verdicts = tick(last)
-                    due = analysis.due
+                    due = assembler.due
                     if verdicts:
                         give(self.position, verdicts)
                 self.position += 1
@@ -129,12 +129,12 @@ class _Judge:
                 key = event.thread_id
                 if key is not None and threads.setdefault(key, conn) is not conn:
                     link(conn, threads[key])
-            due = analysis.due
-            opened = analysis.runs_opened
+            due = assembler.due
+            opened = assembler.opened
             if opened != len(created):  # opened at this record
                 created.extend([self.position] * (opened - len(created)))
-            if len(frames) != self.kinds[0] or len(strays) != self.kinds[1]:
-                self._firsts()
+            if len(frames) != kinds or len(strays) != types:
+                kinds, types = self._firsts()
             self.position += 1
         return last
 
@@ -161,14 +161,15 @@ class _Judge:
         self.decoders[message.connection] = decoder
         return index, events
 
-    def _firsts(self) -> None:
-        """Notes the kinds of frames and types of strays counted for the first time."""
-        kinds, types = self.kinds
+    def _firsts(self) -> tuple[int, int]:
+        """Notes the kinds of frames and types of strays counted for the first time; returns
+        how many of each there are now."""
         position, frames = self.position, self.analysis.frames
         strays = self.analysis.counts().strays
+        kinds, types = len(self.frame_order), len(self.stray_order)
         self.frame_order += [(position, kind) for kind in list(frames)[kinds:]]
         self.stray_order += [(position, name) for name in list(strays)[types:]]
-        self.kinds = (len(frames), len(strays))
+        return len(frames), len(strays)
 
     def result(self) -> Result:
         verdicts, chunks, relabels = self.kept.done()
