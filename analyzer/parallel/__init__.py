@@ -10,6 +10,12 @@ run id or thread carried on connections of two shards: a leak to another user's 
 reconnect placed apart) are judged again, together, in a second pass that leaves them out of the
 first one's shards. A decoder whose events break the shards' shared clock sends the input to
 one process.
+
+One case is not proven the same: the run assembler forgets the ids of runs it handed back
+after 10 to 20 minutes of capture, or sooner once more than 50,000 wait to be forgotten
+(runs.py); a shard counts only its own, so above about 80 runs with ids a second it may
+remember an id one process has forgotten, and tell an event for that run, minutes late,
+apart from a new run differently.
 """
 
 from __future__ import annotations
