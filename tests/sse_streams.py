@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,15 +164,18 @@ class Received:
 
 
 def fetch(url: str, body: object = None, headers: dict | None = None, proxy: str | None = None,
-          stop_after: bytes | None = None) -> Received:  # fmt: skip
-    """POSTs `body` as JSON and reads the response as it arrives; with `stop_after`, leaves
-    (closes the connection) as soon as the body holds it."""
+          stop_after: bytes | None = None, on_chunk: Callable[[Received], None] | None = None
+          ) -> Received:  # fmt: skip
+    """POSTs `body` as JSON and reads the response as it arrives, calling `on_chunk` after
+    each chunk; with `stop_after`, leaves (closes the connection) once the body holds it."""
     with httpx.Client(timeout=30, proxy=proxy, trust_env=False) as client:
         with client.stream("POST", url, json=body, headers=headers) as response:
             got = Received(response.status_code, response.headers.get("content-type", ""))
             try:
                 for chunk in response.iter_raw():
                     got.chunks.append((time.time(), chunk))
+                    if on_chunk is not None:
+                        on_chunk(got)
                     if stop_after is not None and stop_after in got.body:
                         break
             except httpx.HTTPError as exc:

@@ -134,6 +134,7 @@ def test_ndjson_stream_is_recorded_line_by_line(processes, tmp_path):
     assert got.body == body.encode()
     [recorded] = recorded_streams(tmp_path / "capture")
     assert recorded.open.transport == "ndjson"
+    assert "Streaming response" not in Path(proc.log_path).read_text()  # chatter: --verbose only
     assert [payload for _, payload in recorded.events] == lines
     assert recorded.close.end == "complete"
 
