@@ -213,10 +213,12 @@ class Recorder:
         writer = self._counted(event.data)
         if writer is not None:
             try:
-                data = event.data
+                data, event_id = event.data, event.event_id
                 if self.redact_payload is not None:
                     data = self.redact_payload(data, True)
-                writer.event(connection, ts, data, event.event, event.event_id, event.retry)
+                    if event_id:  # rare, but an id is the client's to send back: a token fits
+                        event_id = self.redact_payload(event_id.encode(), True).decode()
+                writer.event(connection, ts, data, event.event, event_id, event.retry)
             except Exception as exc:
                 self._handle(exc)
 

@@ -223,7 +223,7 @@ def test_a_client_that_leaves_mid_stream_is_an_abort(processes, tmp_path):
 
 def test_secrets_in_headers_and_payloads_never_reach_the_capture(processes, tmp_path):
     key, token, password = "sk-proj-" + "Q7" * 20, "ghp_" + "a1B2" * 9, "hunter2-is-my-password"
-    events = [sse(None, json.dumps({"text": f"your key is {key}"})),
+    events = [sse(None, json.dumps({"text": f"your key is {key}"}), event_id=f"resume-{token}"),
               sse("tool", json.dumps({"args": {"api_key": "plain-secret-value"}}))]  # fmt: skip
     backend = start_sse_backend(processes, [
         stream([(0, e) for e in events], headers=[("Set-Cookie", f"session={token}")]),
@@ -240,6 +240,7 @@ def test_secrets_in_headers_and_payloads_never_reach_the_capture(processes, tmp_
     [recorded] = recorded_streams(tmp_path / "capture")
     assert json.loads(recorded.messages[0].payload)["q"] == "hi"
     assert b"[REDACTED:openai_key]" in recorded.messages[1].payload
+    assert recorded.messages[1].event_id == "resume-[REDACTED:github_token]"
     assert headers(recorded.open.request_headers)["authorization"] == "[REDACTED]"
     assert headers(recorded.open.response_headers)["set-cookie"] == "[REDACTED]"
     assert recorded.open.url.endswith("/chat?access_token=[REDACTED]")
