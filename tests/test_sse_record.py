@@ -42,7 +42,17 @@ def headers(pairs) -> dict[str, str]:
     return {name.lower(): value for name, value in pairs}
 
 
-def test_anthropic_stream_is_recorded_event_by_event_across_any_chunking(processes, tmp_path):
+@pytest.fixture
+def no_proxy_env(monkeypatch) -> None:
+    """The SDK clients honour HTTP(S)_PROXY: these tests talk to 127.0.0.1 directly."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+                 "all_proxy"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_anthropic_stream_is_recorded_event_by_event_across_any_chunking(
+    processes, tmp_path, no_proxy_env
+):
     body, expected = anthropic_body(anthropic_events())
     chunks = cut(body)  # events split across chunks, several in one, pings and a comment
     assert any("\n\n" not in text for _, text in chunks)
@@ -50,8 +60,7 @@ def test_anthropic_stream_is_recorded_event_by_event_across_any_chunking(process
     backend = start_sse_backend(processes, [stream(chunks)])
     proc, url = record(processes, backend, tmp_path / "capture")
 
-    client = anthropic.Anthropic(base_url=url, api_key="sk-ant-api03-" + "k" * 40,
-                                 http_client=httpx.Client(trust_env=False))  # fmt: skip
+    client = anthropic.Anthropic(base_url=url, api_key="sk-ant-api03-" + "k" * 40)
     question = [{"role": "user", "content": "find it"}]
     with client.messages.create(
         model="claude-test", max_tokens=64, stream=True, messages=question
@@ -69,7 +78,9 @@ def test_anthropic_stream_is_recorded_event_by_event_across_any_chunking(process
     opened = recorded.open
     assert (opened.transport, opened.method, opened.status) == ("sse", "POST", 200)
     assert opened.url == f"{backend.url}/v1/messages" and opened.path == "/v1/messages"
-    assert headers(opened.request_headers)["x-api-key"] == "[REDACTED]"
+    sent = headers(opened.request_headers)  # the key: x-api-key, or a Bearer in newer SDKs
+    credentials = {sent[name] for name in ("x-api-key", "authorization") if name in sent}
+    assert credentials == {"[REDACTED]"}
     assert headers(opened.response_headers)["content-type"] == "text/event-stream"
     times = [m.ts for m in recorded.messages]
     assert opened.ts <= times[0] and times == sorted(times)
@@ -78,14 +89,13 @@ def test_anthropic_stream_is_recorded_event_by_event_across_any_chunking(process
     )  # fmt: skip
 
 
-def test_responses_stream_read_by_the_openai_client_is_recorded(processes, tmp_path):
+def test_responses_stream_read_by_the_openai_client_is_recorded(processes, tmp_path, no_proxy_env):
     events = responses_events()
     body = "".join(sse(event.type, event.model_dump_json()) for event in events)
     backend = start_sse_backend(processes, [stream(cut(body, (64, 300)))])
     proc, url = record(processes, backend, tmp_path / "capture")
 
-    client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-proj-" + "k" * 40,
-                           http_client=httpx.Client(trust_env=False))  # fmt: skip
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-proj-" + "k" * 40)
     seen = [e.type for e in client.responses.create(model="gpt-test", input="hi", stream=True)]
     assert stop(proc) == 0
 
