@@ -1,18 +1,19 @@
 """What the SSE recording tests share: streams built with each protocol's own package (Anthropic
 Messages, OpenAI Responses, AG-UI), cut into chunks where a test chooses, served by the scripted
-backend (demo/sse_backend.py) in a real process, and read by a real HTTP client (httpx) that
-notes when each chunk arrived."""
+backend (demo/sse_backend.py) in a real process, and read by a real HTTP client (the standard
+library's) that notes when each chunk arrived."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import httpx
 from anthropic.types import (
     InputJSONDelta,
     MessageDeltaUsage,
@@ -150,11 +151,11 @@ def start_sse_backend(processes: Processes, responses: list, repeat: bool = Fals
 
 @dataclass
 class Received:
-    """What a client got: the status, the body's chunks with their arrival times, and the error
-    that ended the body early (None when it ended as HTTP says it should)."""
+    """What a client got: the status, the headers, the body's chunks with their arrival times,
+    and the error that ended the body early (None when it ended as HTTP says it should)."""
 
     status: int
-    content_type: str
+    headers: dict[str, str]  # names lower-cased
     chunks: list[tuple[float, bytes]] = field(default_factory=list)
     error: str | None = None
 
@@ -166,20 +167,30 @@ class Received:
 def fetch(url: str, body: object = None, headers: dict | None = None, proxy: str | None = None,
           stop_after: bytes | None = None, on_chunk: Callable[[Received], None] | None = None
           ) -> Received:  # fmt: skip
-    """POSTs `body` as JSON and reads the response as it arrives, calling `on_chunk` after
-    each chunk; with `stop_after`, leaves (closes the connection) once the body holds it."""
-    with httpx.Client(timeout=30, proxy=proxy, trust_env=False) as client:
-        with client.stream("POST", url, json=body, headers=headers) as response:
-            got = Received(response.status_code, response.headers.get("content-type", ""))
-            try:
-                for chunk in response.iter_raw():
-                    got.chunks.append((time.time(), chunk))
-                    if on_chunk is not None:
-                        on_chunk(got)
-                    if stop_after is not None and stop_after in got.body:
-                        break
-            except httpx.HTTPError as exc:
-                got.error = f"{type(exc).__name__}: {exc}"
+    """POSTs `body` as JSON and reads the response as it arrives (the standard library's HTTP
+    client: a chunk as soon as it is there, undecoded), calling `on_chunk` after each; with
+    `stop_after`, leaves (closes the connection) once the body holds it."""
+    target = urlsplit(url)
+    via = urlsplit(proxy) if proxy else target
+    path = url if proxy else target.path + (f"?{target.query}" if target.query else "")
+    connection = http.client.HTTPConnection(via.hostname, via.port, timeout=30)
+    try:
+        data = json.dumps(body).encode()
+        connection.request("POST", path, data, {"Content-Type": "application/json",
+                                                **(headers or {})})  # fmt: skip
+        response = connection.getresponse()
+        got = Received(response.status, {k.lower(): v for k, v in response.getheaders()})
+        try:
+            while chunk := response.read1(1 << 16):
+                got.chunks.append((time.time(), chunk))
+                if on_chunk is not None:
+                    on_chunk(got)
+                if stop_after is not None and stop_after in got.body:
+                    break
+        except (http.client.HTTPException, OSError) as exc:
+            got.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        connection.close()
     return got
 
 
