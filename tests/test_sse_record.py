@@ -30,6 +30,7 @@ from wsclient import converse, has_event
 from wstape.demo.loopback import free_port, stop
 from wstape.demo.sse_backend import answer, stream
 from wstape.recorder.capture import Open, read_capture
+from wstape.recorder.launch import ADDON, find_mitmdump
 
 
 def record(processes, backend, out: Path, *extra: str):
@@ -273,3 +274,18 @@ def test_websocket_and_sse_share_one_capture(processes, tmp_path, start_backend)
     assert sorted(r.transport for r in opens) == ["sse", "websocket"]
     [recorded] = recorded_streams(tmp_path / "capture")
     assert recorded.open.url == f"{backend.url}/sse" and len(recorded.events) == len(STREAM)
+
+
+def test_the_addon_as_a_mitmdump_script_records_streams_too(processes, tmp_path):
+    backend = start_sse_backend(processes, [stream([(0.01, t) for t in STREAM])])
+    port = free_port()
+    proc = processes.start([find_mitmdump(), "--mode", f"reverse:{backend.url}@127.0.0.1:{port}",
+                            "-s", str(ADDON), "--set", f"wstape_dir={tmp_path / 'capture'}"],
+                           "mitmdump")  # fmt: skip
+    wait_listening(port, proc)
+    got = fetch(f"http://127.0.0.1:{port}/s", {"q": 1})
+    assert stop(proc) == 0
+
+    assert got.body == "".join(STREAM).encode()
+    [recorded] = recorded_streams(tmp_path / "capture")
+    assert len(recorded.events) == len(STREAM) and recorded.close.end == "complete"
