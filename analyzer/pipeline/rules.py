@@ -94,7 +94,7 @@ def _protocol_rules(run: Run, outcome: Outcome, profile: Profile) -> tuple[Findi
     if check is None:
         return ()
     events = [e for e in run.events if not e.from_client and e.canonical in _PROTOCOL_KINDS]
-    return tuple(check(events, outcome is not Outcome.INCOMPLETE))
+    return tuple(check(events, outcome not in UNFINISHED))
 
 
 def _coverage(counts: Counter[Canonical], required: tuple) -> Mapping[Canonical, int]:
