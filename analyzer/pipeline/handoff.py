@@ -39,7 +39,7 @@ class _Held:
 class Handoffs:
     """Fed every run the assembler hands back (`sift`) and every client event of an `answers`
     type (`answer`), in capture order; gives back the runs to judge. `hands_off` names the
-    types of the tool_executing events whose tool the client runs."""
+    server's event types that hand a tool call (by its execution_id) to the client."""
 
     def __init__(self, hands_off: frozenset[str], answers: frozenset[str]) -> None:
         self.hands_off = hands_off
@@ -89,11 +89,12 @@ class Handoffs:
         end = ending([e.canonical for e in server])
         if end is None or server[end].canonical is not C.AGENT_COMPLETED:
             return []  # a run that failed hands nothing on: its open calls are unpaired
-        done = {e.execution_id for e in server if e.canonical in TOOL_ENDS}
-        done.update(e.execution_id for e in run.answers)
-        calls = (e.execution_id for e in server
-                 if e.canonical is C.TOOL_EXECUTING and e.type in self.hands_off)  # fmt: skip
-        return list(dict.fromkeys(c for c in calls if c and c not in done))
+        handed = {e.execution_id for e in run.events
+                  if not e.from_client and e.type in self.hands_off}  # fmt: skip
+        handed.difference_update(e.execution_id for e in server if e.canonical in TOOL_ENDS)
+        handed.difference_update(e.execution_id for e in run.answers)
+        calls = (e.execution_id for e in server if e.canonical is C.TOOL_EXECUTING)
+        return list(dict.fromkeys(c for c in calls if c and c in handed))
 
     # ------------------------------------------------------------ the books
 

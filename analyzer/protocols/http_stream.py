@@ -156,8 +156,8 @@ class StreamProtocol:
     minted_ids: ClassVar[tuple[str, ...]] = ("run_id", "execution_id")
     ping_answers: ClassVar[Mapping[str, bytes]] = MappingProxyType({})
     PINGS: ClassVar[frozenset[str]] = frozenset()
-    # Tool calls the client runs: the types of the tool_executing events that start one, and
-    # the types of the client's events that carry a result in a later request, by call id.
+    # Tool calls the client runs: the types of the server's events that hand one to the client,
+    # and those of the client's events that carry its result in a later request, by call id.
     hands_off: ClassVar[frozenset[str]] = frozenset()
     answers: ClassVar[frozenset[str]] = frozenset()
 

@@ -13,8 +13,9 @@ traffic, not a bad frame; steps, text starts and ends, tool input deltas, source
 metadata and `data-*` parts stay on the run's timeline.
 
 A tool with no `execute` on the server is run by the client: the stream finishes with its input
-available, and the client posts the chat again with the tool's part in state
-`output-available`; pipeline/handoff.py pairs it with its call across the requests."""
+available (`tool-input-available`) and no output, and the client posts the chat again with the
+tool's part in state `output-available`; pipeline/handoff.py pairs it with its call across the
+requests. A call whose input never became whole is no one's to run: unpaired at once."""
 
 from __future__ import annotations
 
@@ -150,7 +151,9 @@ class VercelAI(StreamProtocol):
     name: ClassVar[str] = "vercel-ai"
     DECODER: ClassVar[type[StreamDecoder]] = VercelDecoder
     minted_ids: ClassVar[tuple[str, ...]] = ("run_id",)  # the server names the message
-    hands_off: ClassVar[frozenset[str]] = frozenset({"tool-input-start", "tool-input-available"})
+    # The stream does not say who runs a tool: one whose input is whole and whose output the
+    # stream did not send is the client's.
+    hands_off: ClassVar[frozenset[str]] = frozenset({"tool-input-available"})
     answers: ClassVar[frozenset[str]] = frozenset({"tool-output-available"})
 
 
