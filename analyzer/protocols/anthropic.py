@@ -177,4 +177,5 @@ def sniff(obj: Mapping[str, Any], from_client: bool) -> bool:
     with `messages` and `max_tokens`."""
     if from_client:
         return "messages" in obj and "max_tokens" in obj
-    return obj.get("type") in _TELLTALE
+    kind = obj.get("type")
+    return isinstance(kind, str) and kind in _TELLTALE

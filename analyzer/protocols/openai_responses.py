@@ -86,7 +86,7 @@ class ResponsesDecoder(StreamDecoder):
         events = [self.event(base, "responses.create", C.USER_MESSAGE, text=said)]
         # The client's tool results: the output items after its last item of another type.
         tail = len(items)
-        while tail and items[tail - 1].get("type") in OUTPUTS:
+        while tail and _type(items[tail - 1]) in OUTPUTS:
             tail -= 1
         for item in items[tail:]:
             events.append(self.event(
@@ -127,8 +127,8 @@ class ResponsesDecoder(StreamDecoder):
         why = dict_of(response, "error").get("message") or dict_of(
             response, "incomplete_details"
         ).get("reason")
-        calls = [i for i in list_of(response, "output") if isinstance(i, dict)
-                 and i.get("type") in ITEMS and ITEMS[i["type"]] is C.TOOL_EXECUTING]  # fmt: skip
+        output = [i for i in list_of(response, "output") if isinstance(i, dict)]
+        calls = [i for i in output if ITEMS.get(_type(i)) is C.TOOL_EXECUTING]
         text = text_of(why) or (f"{len(calls)} function calls" if calls else "") or kind[9:]
         return self.event(base, kind, canonical, failed=failed, text=text)
 
@@ -162,6 +162,11 @@ ENDINGS: Mapping[str, tuple[Canonical, bool]] = MappingProxyType(
         "response.failed": (C.ERROR, True),
     }
 )
+
+
+def _type(item: dict) -> str:
+    kind = item.get("type")
+    return kind if isinstance(kind, str) else ""
 
 
 def _last_user_text(items: list[dict]) -> str:

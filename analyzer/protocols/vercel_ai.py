@@ -85,8 +85,8 @@ class VercelDecoder(StreamDecoder):
         if last.get("role") != "assistant":
             return tuple(events)
         for part in parts:  # a client-run tool's part, its result filled in
-            canonical = ANSWERED.get(part.get("state"))  # type: ignore[arg-type]
-            ptype = part.get("type")
+            state, ptype = part.get("state"), part.get("type")
+            canonical = ANSWERED.get(state) if isinstance(state, str) else None
             if canonical and isinstance(ptype, str) and ptype.startswith(("tool-", "dynamic-")):
                 result = (
                     part.get("output") if canonical is C.TOOL_COMPLETED else part.get("errorText")
@@ -168,7 +168,8 @@ def sniff(obj: Mapping[str, Any], from_client: bool) -> bool:
     """Whether one decoded frame is the UI message stream's: one of its parts, or a request
     whose messages are UIMessages (with `parts`)."""
     if not from_client:
-        return obj.get("type") in _TELLTALE
+        kind = obj.get("type")
+        return isinstance(kind, str) and kind in _TELLTALE
     messages = obj.get("messages")
     return isinstance(messages, list) and any(
         isinstance(m, dict) and isinstance(m.get("parts"), list) for m in messages
