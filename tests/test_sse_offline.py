@@ -70,6 +70,9 @@ def test_html_report_of_streams(every_case: Path, tmp_path: Path) -> None:  # no
     assert result.returncode == 1, result.stderr
     html = out.read_text()
     assert "msg_call" in html and "anthropic" in html
+    # The tool's result is in the events of the request that carried it, and closes those of
+    # the run whose call it answers.
+    assert html.count("<td class=mono>tool_result</td><td class=mono>tool-answer</td>") == 2
 
 
 def release(out: Path, tool_s: float) -> Path:
