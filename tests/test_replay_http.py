@@ -108,7 +108,7 @@ def conversation() -> list[Exchange]:
     first_end = 0.02 * len(first.chunks) + 0.01
     return [
         first,
-        Exchange("b", 0.05, run_input("t-2", "run-3", "hotels?"), sse(run_events("t-2", "run-3"))),
+        Exchange("b", 0.1, run_input("t-2", "run-3", "hotels?"), sse(run_events("t-2", "run-3"))),
         Exchange("c", first_end + PAUSE_S, run_input("t-1", "run-2", "and back?"),
                  sse(run_events("t-1", "run-2"))),
     ]  # fmt: skip

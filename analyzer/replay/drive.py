@@ -146,11 +146,11 @@ class _Replay:
         self.transports: dict[str, Callable[[ConnectionPlan], Awaitable[ConnectionResult]]] = {}
 
     async def run(self) -> list[ConnectionResult]:
-        loop = asyncio.get_running_loop()
-        self.t0 = loop.time()
         flusher = asyncio.create_task(self._flush_often())
         try:
             async with http_client(self.options) as client:
+                # The recorded offsets count from here, once the client is ready.
+                self.t0 = asyncio.get_running_loop().time()
                 streams = StreamReplay(client, self.target, self.writer, self.options, self.ids,
                                        self.plan.answers, self.profile)  # fmt: skip
                 # Which client replays a recorded exchange, by its transport.
