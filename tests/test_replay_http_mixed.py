@@ -7,8 +7,10 @@ recorded user stopped is stopped again at the same point."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ from openai.types.responses import (
 )
 
 import wstape
-from wstape.recorder.capture import Close, Message, Open, read_capture
+from wstape.recorder.capture import Close, Error, Message, Open, read_capture
 from wstape.recorder.writer import CaptureWriter
 
 T0 = 1_800_000_000.0
@@ -202,3 +204,41 @@ def test_a_stream_the_user_stopped_is_aborted_again_after_the_same_event(start_t
     assert close.end == "abort" and close.closed_by == "client"
     assert close.ts - events[-1].ts >= 0.1 - 0.02  # the recorded pause before the stop
     assert "HTTP 200 sse, aborted by the replay" in result.stdout
+
+
+def test_a_replay_stopped_mid_stream_says_so_in_its_capture(start_target, tmp_path):
+    recorded = write(tmp_path / "recorded", [
+        opened("s", 0.0, "/chat"),
+        client("s", 0.0, USER_MESSAGE),
+        *(("s", 0.05 * i, json.dumps(obj).encode(), None) for i, obj in enumerate(AGENT, 1)),
+        Close("s", T0 + 0.3, None, "", "server", "complete"),
+    ])  # fmt: skip
+    lines = data_lines(AGENT)
+    target = start_target({"http": [{"chunks": [[0.0, lines[0]], [30.0, lines[1]]]}]})
+    out = tmp_path / "stopped"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wstape", "replay", str(recorded), "--target", target.url,
+         "--out", str(out), "--reply-timeout", "60"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not events_in(out):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1 and f"replay stopped; what was replayed is in {out}" in stderr
+    assert "Traceback" not in stderr
+    kinds = [type(r).__name__ for r in read_capture(out)]
+    assert kinds == ["Open", "Message", "Message", "Error"]
+    (error,) = [r for r in read_capture(out) if isinstance(r, Error)]
+    assert error.message == "replay stopped while the connection was open"
+
+
+def events_in(capture: Path) -> int:
+    if not capture.exists() or not any(capture.iterdir()):
+        return 0
+    records = read_capture(capture, warn=lambda _: None)
+    return sum(isinstance(r, Message) and not r.from_client for r in records)

@@ -176,55 +176,61 @@ class StreamReplay:
         url: str,
         notes: tuple[str, ...],
     ) -> ConnectionResult:
+        """Records the answer: its open and the request body, then the stream, or why it is
+        not one."""
         kind = stream_kind(response.headers.get("content-type"))
         transport = kind[0] if kind else plan.transport
         connection = str(uuid.uuid4())
         self.writer.open(stream_open(connection, time.time(), request, response, transport))
         if plan.sends:
             self.writer.message(connection, sent_at, True, plan.sends[0].is_text, request.content)
-        result = ConnectionResult(
-            plan.connection,
-            connection,
-            url,
-            sent=len(plan.sends[:1]),
-            notes=notes,
-            transport=transport,
-        )
-        refused = _refused(response, kind is not None)
-        if kind is None or refused is not None:
-            excerpt = await self._excerpt(response)
-            self.writer.close(connection, time.time(), None, "", "server", "complete")
-            return replace(
-                result,
-                error=f"the server at {url} answered {refused}{excerpt}",
-                ended=f"HTTP {response.status_code}, {ENDS['complete'][1]}",
-            )
+        result = ConnectionResult(plan.connection, connection, url, sent=len(plan.sends[:1]),
+                                  notes=notes, transport=transport)  # fmt: skip
+        closed = False
+        try:
+            refused = _refused(response, kind is not None)
+            if kind is None or refused is not None:
+                excerpt = await self._excerpt(response)
+                self.writer.close(connection, time.time(), None, "", "server", "complete")
+                error = f"the server at {url} answered {refused}{excerpt}"
+                ended = f"HTTP {response.status_code}, {ENDS['complete'][1]}"
+                result = replace(result, error=error, ended=ended)
+            else:
+                result = await self._read(plan, result, response, kind[1]())
+            closed = True
+            return result
+        finally:
+            if not closed:  # stopped mid-answer (Ctrl-C): the capture says so
+                self.writer.error(connection, time.time(), STOPPED)
+
+    async def _read(
+        self,
+        plan: ConnectionPlan,
+        result: ConnectionResult,
+        response: httpx.Response,
+        parser: SseParser | NdjsonParser,
+    ) -> ConnectionResult:
+        """Reads and records the stream until it ends as recorded, then its close."""
         loop = asyncio.get_running_loop()
         conv = Conversation(plan, self.ids, self.answers, loop.time(), self.profile)
-        stream = _Stream(conv, self.writer, connection, response, kind[1]())
+        stream = _Stream(conv, self.writer, result.connection, response, parser)
         reader = asyncio.create_task(stream.read())
         try:
             note = await self._end(plan, stream, reader)
         finally:
-            if stream.end is None:  # stopped mid-stream (Ctrl-C): the capture says so
-                reader.cancel()
-                self.writer.error(connection, time.time(), STOPPED)
-        closed_by, words = ENDS[stream.end]
-        self.writer.close(connection, time.time(), None, stream.reason, closed_by, stream.end)
+            reader.cancel()  # nothing to cancel unless the replay was stopped
+        end = stream.end or "abort"
+        closed_by, words = ENDS[end]
+        self.writer.close(result.connection, time.time(), None, stream.reason, closed_by, end)
         error = None
-        if stream.end == "reset" and plan.ending.end != "reset":
-            error = f"the server at {url} cut the stream short ({stream.reason})"
-        notes += (note,) if note else ()
+        if end == "reset" and plan.ending.end != "reset":
+            error = f"the server at {result.url} cut the stream short ({stream.reason})"
+        notes = result.notes + ((note,) if note else ())
         if stream.timeouts:
             notes += (f"{stream.timeouts} waits for an event gave up (--reply-timeout)",)
-        return replace(
-            result,
-            received=conv.received,
-            timeouts=stream.timeouts,
-            error=error,
-            notes=notes,
-            ended=f"HTTP {response.status_code} {transport}, {words}",
-        )
+        return replace(result, received=conv.received, timeouts=stream.timeouts, error=error,
+                       notes=notes, ended=f"HTTP {response.status_code} {result.transport}, "
+                       f"{words}")  # fmt: skip
 
     async def _end(self, plan: ConnectionPlan, stream: _Stream, reader: asyncio.Task) -> str | None:
         """Reads until the server ends the stream, where it did in the recording; where the
