@@ -37,8 +37,11 @@ class Run:
     user_message_ts: float | None
     leaks: tuple[Leak, ...] = ()
     end: str = ""  # how the run's last connection ended, when it did
-    # The recording's end, when it came while the run was in flight on a connection still open.
+    # The recording's end, when it came while the run was in flight on a connection still open,
+    # or (handoff.py) while the client still ran the tools of this run, which had completed.
     cut_at: float | None = None
+    # The client's results for this run's tool calls, from later requests (handoff.py).
+    answers: tuple[Event, ...] = ()
 
     @property
     def label(self) -> str:

@@ -36,11 +36,14 @@ def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
     outcome, terminal = _outcome(server)
     if outcome is Outcome.INCOMPLETE and _cut_short(run, profile):
         outcome = Outcome.CUT_SHORT
+    # Completed, and cut by the recording's end while the client ran its tools (handoff.py).
+    handed = outcome is Outcome.COMPLETED and run.cut_at is not None and _cut_short(run, profile)
     # A run that failed gracefully owes its user only a start and the error; a completed one
     # owes the five events, tools included unless the profile says `require_tools = false`
     # (the original suite required them; a backend that answers without tools opts out).
     required = (C.AGENT_STARTED,) if outcome is Outcome.ERROR else profile.required_completed
-    tools, tool_failures = _pair_tools(server, outcome)
+    ends = [*server, *run.answers] if run.answers else server
+    tools, tool_failures = _pair_tools(ends, Outcome.CUT_SHORT if handed else outcome)
     end = server[terminal].ts if terminal is not None else max(e.ts for e in run.events)
     has_message = run.user_message_ts is not None
     first = server[0].ts - run.user_message_ts if server and has_message else None
@@ -63,7 +66,7 @@ def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
     ]
     return Verdict(
         run=run,
-        outcome=outcome,
+        outcome=Outcome.CUT_SHORT if handed else outcome,
         failures=_merge(failures),
         warnings=(
             *_warnings(run, kinds, profile),
@@ -91,7 +94,7 @@ def _protocol_rules(run: Run, outcome: Outcome, profile: Profile) -> tuple[Findi
     if check is None:
         return ()
     events = [e for e in run.events if not e.from_client and e.canonical in _PROTOCOL_KINDS]
-    return tuple(check(events, outcome is not Outcome.INCOMPLETE))
+    return tuple(check(events, outcome not in UNFINISHED))
 
 
 def _coverage(counts: Counter[Canonical], required: tuple) -> Mapping[Canonical, int]:
