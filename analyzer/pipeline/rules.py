@@ -58,7 +58,7 @@ def _read(events: tuple[Event, ...]) -> tuple[list[Event], dict, Counter[str], l
     last = float("-inf")
     for event in events:
         canonical = event.canonical
-        key = event.type or canonical.value
+        key = event.type or canonical._value_  # the enum's .value property costs 100 ns
         counts[key] = counts.get(key, 0) + 1
         if event.ts > last:
             last = event.ts
@@ -83,8 +83,8 @@ def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
     required = (_STARTED,) if outcome is _ERROR else profile.required_completed
     tools, tool_failures = _pair_tools(server, outcome)
     end = server[terminal].ts if terminal is not None else last
-    has_message = run.user_message_ts is not None
-    first = server[0].ts - run.user_message_ts if server and has_message else None
+    message_ts = run.user_message_ts
+    first = server[0].ts - message_ts if server and message_ts is not None else None
     total = end - run.started
     shown = server[: terminal + 1] if terminal is not None else server
     spans = [(t.started, t.started + t.duration_s) for t in tools if t.duration_s is not None]
@@ -208,7 +208,7 @@ def _pair_tools(server: list[Event], outcome: Outcome) -> tuple[list[Tool], list
     for index, end in enumerate(server):
         if end.canonical not in TOOL_ENDS:
             continue
-        found = _match(starts, matched, index, end)
+        found = _match(starts, matched, end)
         if found is None:
             message = f"{end.type} of {_tool_name(end)} has no tool_executing"
             failures.append(Failure(Code.UNPAIRED_TOOL, message))
@@ -219,27 +219,27 @@ def _pair_tools(server: list[Event], outcome: Outcome) -> tuple[list[Tool], list
             failures.append(Failure(Code.ORDER, message))
     tools = []
     for index, start in starts:
-        end = matched.get(index)
-        duration = end.ts - start.ts if end is not None else None
+        done = matched.get(index)
+        duration = done.ts - start.ts if done is not None else None
         tools.append(_new_tool(start.tool_name, start.execution_id, start.ts, duration))
         # A run cut off mid-tool fails no_completion (or was cut short by the recording's end);
         # its open tool is not a second failure.
-        if end is None and outcome not in UNFINISHED:
+        if done is None and outcome not in UNFINISHED:
             message = f"tool_executing of {_tool_name(start)} never completed"
             failures.append(Failure(Code.UNPAIRED_TOOL, message))
     return tools, failures
 
 
-def _match(starts: list, matched: dict, index: int, end: Event) -> int | None:
-    free = [(i, s) for i, s in starts if i not in matched]
+def _match(starts: list, matched: dict, end: Event) -> int | None:
+    """The first start not yet matched with the end's execution_id, else its tool_name, else
+    any (starts are in order, so an earlier one before a later)."""
     if end.execution_id:
-        same = [i for i, s in free if s.execution_id == end.execution_id]
+        key, value = "execution_id", end.execution_id
     elif end.tool_name:
-        same = [i for i, s in free if s.tool_name == end.tool_name]
+        key, value = "tool_name", end.tool_name
     else:
-        same = [i for i, _ in free]
-    earlier = [i for i in same if i < index]
-    return (earlier or same or [None])[0]
+        return next((i for i, _ in starts if i not in matched), None)
+    return next((i for i, s in starts if i not in matched and getattr(s, key) == value), None)
 
 
 def _tool_name(event: Event) -> str:

@@ -4,7 +4,7 @@ runs in flight and handing each run back once nothing more can join it."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,6 +23,7 @@ from wstape.analyzer.pipeline.assembly_rules import (
     HandBack,
     RunState,
     Since,
+    Situation,
     Step,
     Then,
     Under,
@@ -37,9 +38,7 @@ from wstape.analyzer.protocols.events import Canonical, Event
 __all__ = ["LINGER_S", "REMEMBER_S", "Leak", "Run", "RunAssembler", "assemble"]
 
 SWEEP_EVERY_S = 5.0
-# How much earlier than its hand-back time a run is scheduled: the schedule adds what the rule
-# subtracts, and a float sum may round either way.
-_EARLY_S = 1.0
+_EARLY_S = 1.0  # runs are scheduled this much early: a float sum may round either way
 # How long (capture seconds) a handed-back run's ids, and a closed connection's user and end, are
 # kept: an event later than this after its run is treated as one after an idle run was given up
 # on. Kept per window, not per capture, so memory follows the runs of the last minutes and not
@@ -90,7 +89,7 @@ class RunAssembler:
         self._schedule: Schedule[Builder] = Schedule()
         # STEPS and Then with each one's handler in place of its name: one lookup per event and
         # per rule applied, never a chain of ifs.
-        do = {step: partial(self._place, table, step) for step, table in FINDS.items()}
+        do: dict[Step, Callable] = {s: partial(self._place, t, s) for s, t in FINDS.items()}
         do |= {Step.NAME_USER: self._name_user, Step.SKIP: self._skip}
         self._do = {
             who: {kind: do[step] for kind, step in steps.items()} for who, steps in STEPS.items()
@@ -161,6 +160,7 @@ class RunAssembler:
     def _place(self, finds: Finds, step: Step, event: Event) -> None:
         """Finds the event's run by the row for what is under its key, and joins it there, or
         counts a stray."""
+        under: Situation
         if event.run_id:
             rows, run = finds.run_id, self._by_id.get(event.run_id)
             if run is not None:

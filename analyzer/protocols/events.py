@@ -152,16 +152,10 @@ def clean(text: str) -> str:
 
 def clip(text: str, limit: int = MAX_TEXT_CHARS) -> str:
     """`text` on one line, cleaned, at most `limit` characters."""
-    # Most text is short, printable and singly spaced already: then it is its own clip. (The
-    # only whitespace a printable string holds is the space.)
-    if (
-        len(text) <= limit
-        and text.isprintable()
-        and "  " not in text
-        and not text.startswith(" ")
-        and not text.endswith(" ")
-    ):
-        return text
+    # Most text is short, printable and singly spaced: then its clip is itself without a space
+    # at either end. (The only whitespace a printable string holds is the space.)
+    if len(text) <= limit and text.isprintable() and "  " not in text:
+        return text.strip(" ")
     text = clean(" ".join(text[: limit * 2].split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

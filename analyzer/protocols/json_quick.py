@@ -37,6 +37,10 @@ class Layout:
     control_prefixes: tuple[str, ...]
     error_statuses: tuple[str, ...]
     general: frozenset[str]  # types the general reader takes (envelopes, batches)
+    # The first names of the status and text paths: an object with none of them has neither,
+    # as most events have no status and many no text (one test instead of a lookup per path).
+    status_heads: frozenset[str] = frozenset()
+    text_heads: frozenset[str] = frozenset()
 
 
 def layout(
@@ -55,8 +59,10 @@ def layout(
     looked_up = {head for key in (*id_fields, "status", "text") for head, _ in paths[key]}
     if looked_up & {*type_names, *containers}:
         return None
-    return Layout(type_names[0], containers, tuple(p[0][0] for p in ids), paths["status"],
-                  paths["text"], **rest)  # fmt: skip
+    status, text = paths["status"], paths["text"]
+    return Layout(type_names[0], containers, tuple(p[0][0] for p in ids), status, text, **rest,
+                  status_heads=frozenset(head for head, _ in status),
+                  text_heads=frozenset(head for head, _ in text))  # fmt: skip
 
 
 def quick_event(found: Layout, frame: Frame, obj: dict) -> Event | None:
@@ -87,10 +93,10 @@ def quick_event(found: Layout, frame: Frame, obj: dict) -> Event | None:
                          raw, canonical, envelope, run_id, thread_id, user_id, tool_name,
                          execution_id, False, "")  # fmt: skip
     failed = canonical is _ERROR or canonical is _TOOL_ERROR
-    if not failed:
+    if not failed and not found.status_heads.isdisjoint(fields):
         status = first_text(fields, found.status)
         failed = status is not None and status.lower() in found.error_statuses
-    text = first_text(fields, found.text) or ""
+    text = "" if found.text_heads.isdisjoint(fields) else first_text(fields, found.text) or ""
     if tool_name:
         text = f"{tool_name}: {text}" if text else tool_name
     return new_event(frame.connection, frame.ts, frame.from_client, True, len(frame.payload), raw,
