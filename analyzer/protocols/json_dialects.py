@@ -199,12 +199,14 @@ class JsonDecoder:
     """One connection's decoder: a frame is one event, or an event_batch many (event_batch.py);
     it holds nothing between frames. msgspec parses each frame and the quick reader reads the
     usual object (json_quick.py); anything either declines, json.loads and the general reader
-    take, so the events are those json.loads and the general reader alone would give."""
+    take, so the events are those json.loads and the general reader alone would give (with
+    `quick` false it does only that: the reference tests/test_json_quick.py holds it to)."""
 
-    __slots__ = ("dialects", "_quick")
+    __slots__ = ("_quick", "dialects", "quick")
 
-    def __init__(self, dialects: JsonDialects) -> None:
+    def __init__(self, dialects: JsonDialects, quick: bool = True) -> None:
         self.dialects = dialects
+        self.quick = quick
         self._quick = dialects.quick
 
     def feed(self, frame: Frame) -> tuple[Event, ...]:
@@ -213,6 +215,8 @@ class JsonDecoder:
             return (new_event(frame.connection, frame.ts, frame.from_client, False,
                               len(frame.payload), "", C.BINARY, "", None, None, None, None, None,
                               False, ""),)  # fmt: skip
+        if not self.quick:
+            return self._general(frame, _UNREAD)
         try:
             obj = _parse(frame.payload)
         except (msgspec.DecodeError, RecursionError):
@@ -240,7 +244,8 @@ class JsonDecoder:
         if not isinstance(obj, dict):
             why = f"JSON {type(obj).__name__}, not an object"
             return (Event(*base, "", C.NOT_OBJECT, text=why),)
-        if "events" in obj and _first(obj, self.dialects.type) in BATCH_TYPES:
+        kind = _first(obj, self.dialects.type)  # may be a list, which no set can hold
+        if "events" in obj and isinstance(kind, str) and kind in BATCH_TYPES:
             return _batch(base, obj, self.dialects)
         return (_from_object(base, obj, self.dialects),)
 
