@@ -350,7 +350,7 @@ class RunAssembler:
         """Schedules the run for when HAND_BACK would hand it back as things stand; later events
         only put that off, and what brings it nearer enters it again."""
         rule, since = self._hand_back(run)
-        self._schedule.enter(since + rule.after_s - _EARLY_S, run.ordinal, run)
+        self._schedule.enter(since + rule.after_s - _EARLY_S, run.ordinal)
 
     def _finalize(self, run: Builder, why: str, capture_end: float | None = None) -> Run:
         del self._active[run.ordinal]

@@ -20,22 +20,23 @@ class Schedule(Generic[R]):
     __slots__ = ("_heap", "_on")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, R]] = []
+        # Times and ordinals only: an entry outlives its run, and must not hold on to its events.
+        self._heap: list[tuple[float, int]] = []
         self._on: dict[str, dict[int, R]] = {}  # connection → the runs in flight that use it
 
-    def enter(self, at: float, ordinal: int, run: R) -> None:
-        heapq.heappush(self._heap, (at, ordinal, run))
+    def enter(self, at: float, ordinal: int) -> None:
+        heapq.heappush(self._heap, (at, ordinal))
 
     def due(self, now: float, active: Mapping[int, R]) -> list[R]:
         """The runs still in `active` entered for before `now`, each once, oldest run first (the
         order a sweep over every run in flight would find them in); they leave the schedule."""
         heap = self._heap
-        found: dict[int, R] = {}
+        found = set()
         while heap and heap[0][0] < now:
-            _, ordinal, run = heapq.heappop(heap)
+            ordinal = heapq.heappop(heap)[1]
             if ordinal in active:
-                found[ordinal] = run
-        return [found[ordinal] for ordinal in sorted(found)]
+                found.add(ordinal)
+        return [active[ordinal] for ordinal in sorted(found)]
 
     def uses(self, connection: str, ordinal: int, run: R) -> None:
         self._on.setdefault(connection, {})[ordinal] = run
