@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import MappingProxyType
 
 from wstape.analyzer.parallel import reader
+from wstape.analyzer.pipeline.handoff import Handoffs
 from wstape.analyzer.pipeline.rules import judge
 from wstape.analyzer.pipeline.runs import LINGER_S, Run, RunAssembler
 from wstape.analyzer.pipeline.verdicts import Code, Outcome, Verdict
@@ -62,6 +63,10 @@ class Analysis:
         self._assembler = RunAssembler(self.profile)
         self._first_odd: dict[Canonical, Event] = {}
         self._decoders = Decoders(self.profile.protocol)
+        # Runs whose tool calls a later request answers wait for it (handoff.py).
+        protocol = self.profile.protocol
+        hands_off = getattr(protocol, "hands_off", None)
+        self._handoffs = Handoffs(hands_off, protocol.answers) if hands_off else None
         self._last_ts: float | None = None  # the latest record's: where the recording ended
 
     def feed(self, record: Record | Event) -> list[Verdict]:
@@ -93,6 +98,9 @@ class Analysis:
         self.frames[canonical._value_] += 1  # not .value: a property, on every event
         if canonical not in self._first_odd:
             self._first_odd[canonical] = event
+        handoffs = self._handoffs
+        if handoffs is not None and event.from_client and event.type in handoffs.answers:
+            handoffs.answer(event)
         return self._assembler.add(event)
 
     def _other(self, record: Record | Event) -> list[Run]:
@@ -115,7 +123,11 @@ class Analysis:
 
     def finish(self) -> list[Verdict]:
         """The verdicts of runs still in flight when the capture ends."""
-        return self._judge(self._assembler.finish(self._last_ts))
+        runs = self._assembler.finish(self._last_ts)
+        handoffs, end = self._handoffs, self._last_ts
+        if handoffs is None or end is None:
+            return self._verdicts(runs)
+        return self._verdicts(handoffs.sift(runs, end) + handoffs.finish(end))
 
     def live(self, now: float) -> list[Verdict]:
         """Live (`wstape watch`): verdicts on runs not handed back yet, judged at their terminal
@@ -123,6 +135,8 @@ class Analysis:
         out by `now` (capture seconds) without one. Not counted in the report, which holds each
         run's verdict from `feed` or `finish`, once nothing more can join it."""
         runs = self._assembler.live_runs(now, self.profile.targets.max_total_s)
+        if self._handoffs is not None:  # judged once the client's results have come
+            runs = [run for run in runs if not self._handoffs.awaited(run)]
         return [judge(run, self.profile) for run in runs]
 
     @property
@@ -152,6 +166,11 @@ class Analysis:
         )
 
     def _judge(self, runs: list[Run]) -> list[Verdict]:
+        if self._handoffs is not None:
+            runs = self._handoffs.sift(runs, self._last_ts)
+        return self._verdicts(runs)
+
+    def _verdicts(self, runs: list[Run]) -> list[Verdict]:
         if not runs:
             return []  # most records finish no run
         verdicts = [judge(run, self.profile) for run in runs]
@@ -229,7 +248,19 @@ _ODD_FRAMES = {
 }
 
 
+# How an HTTP stream ended (Close.end), as its run's end says it.
+_STREAM_ENDS = MappingProxyType(
+    {
+        "complete": "ended its stream",
+        "reset": "was reset before its stream ended",
+        "abort": "was left by the client before its stream ended",
+    }
+)
+
+
 def _closed(record: Close) -> str:
+    if record.end is not None:
+        return _STREAM_ENDS.get(record.end, f"ended its stream ({record.end})")
     if record.code is None:
         # A reason without a code: the source does not say how it closed (a HAR file).
         return f"ended ({record.reason})" if record.reason else "dropped without a close frame"

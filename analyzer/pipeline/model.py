@@ -39,8 +39,11 @@ class Run:
     user_message_ts: float | None
     leaks: tuple[Leak, ...] = ()
     end: str = ""  # how the run's last connection ended, when it did
-    # The recording's end, when it came while the run was in flight on a connection still open.
+    # The recording's end, when it came while the run was in flight on a connection still open,
+    # or (handoff.py) while the client still ran the tools of this run, which had completed.
     cut_at: float | None = None
+    # The client's results for this run's tool calls, from later requests (handoff.py).
+    answers: tuple[Event, ...] = ()
 
     @property
     def label(self) -> str:
@@ -76,4 +79,4 @@ class Builder:
     def frozen(self, end: str, cut_at: float | None = None) -> Run:
         return new_run(self.ordinal, self.run_id, self.thread_id, self.user_id,
                        tuple(self.connections), tuple(self.events), self.started,
-                       self.user_message_ts, tuple(self.leaks), end, cut_at)  # fmt: skip
+                       self.user_message_ts, tuple(self.leaks), end, cut_at, ())  # fmt: skip

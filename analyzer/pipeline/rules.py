@@ -77,11 +77,14 @@ def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
     outcome, terminal = _outcome(server)
     if outcome is _INCOMPLETE and _cut_short(run, last, profile):
         outcome = _CUT_SHORT
+    # Completed, and cut by the recording's end while the client ran its tools (handoff.py).
+    handed = outcome is _DONE and run.cut_at is not None and _cut_short(run, last, profile)
     # A run that failed gracefully owes its user only a start and the error; a completed one
     # owes the five events, tools included unless the profile says `require_tools = false`
     # (the original suite required them; a backend that answers without tools opts out).
     required = (_STARTED,) if outcome is _ERROR else profile.required_completed
-    tools, tool_failures = _pair_tools(server, outcome)
+    ends = [*server, *run.answers] if run.answers else server
+    tools, tool_failures = _pair_tools(ends, _CUT_SHORT if handed else outcome)
     end = server[terminal].ts if terminal is not None else last
     message_ts = run.user_message_ts
     first = server[0].ts - message_ts if server and message_ts is not None else None
@@ -103,10 +106,11 @@ def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
     warnings = _warnings(run, kinds, unknown, profile)
     if findings:
         warnings += [f"{f.rule}: {f.message}" for f in findings if not f.error]
-    return new_verdict(run, outcome, _merge(failures) if failures else (), tuple(warnings),
-                       required, first, total, tuple(tools), MappingProxyType(counts),
-                       _coverage(kinds, required), seen.longest_silence, seen.first_text_s,
-                       seen.stream, seen.burst)  # fmt: skip
+    return new_verdict(run, _CUT_SHORT if handed else outcome,
+                       _merge(failures) if failures else (), tuple(warnings), required, first,
+                       total, tuple(tools), MappingProxyType(counts), _coverage(kinds, required),
+                       seen.longest_silence, seen.first_text_s, seen.stream,
+                       seen.burst)  # fmt: skip
 
 
 _PROTOCOL_KINDS = SERVER_KINDS | {C.TIMELINE}
@@ -118,7 +122,7 @@ def _protocol_rules(run: Run, outcome: Outcome, profile: Profile) -> tuple[Findi
     if check is None:
         return ()
     events = [e for e in run.events if not e.from_client and e.canonical in _PROTOCOL_KINDS]
-    return tuple(check(events, outcome is not Outcome.INCOMPLETE))
+    return tuple(check(events, outcome not in UNFINISHED))
 
 
 def _coverage(counts: dict[Canonical, int], required: tuple) -> Mapping[Canonical, int]:

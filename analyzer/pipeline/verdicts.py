@@ -103,7 +103,7 @@ class Verdict:
         run = self.run
         slim_run = new_run(run.ordinal, run.run_id, run.thread_id, run.user_id, run.connections,
                            (), run.started, run.user_message_ts, run.leaks, run.end,
-                           run.cut_at)  # fmt: skip
+                           run.cut_at, ())  # fmt: skip
         return new_verdict(slim_run, self.outcome, self.failures, self.warnings, self.required,
                            self.first_event_s, self.total_s, self.tools, self.event_counts,
                            self.coverage, self.longest_silence, self.first_text_s, self.stream,
