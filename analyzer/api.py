@@ -95,7 +95,7 @@ class Analysis:
 
     def _add(self, event: Event) -> list[Run]:
         canonical = event.canonical
-        self.frames[canonical.value] += 1
+        self.frames[canonical._value_] += 1  # not .value: a property, on every event
         if canonical not in self._first_odd:
             self._first_odd[canonical] = event
         handoffs = self._handoffs
