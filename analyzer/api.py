@@ -3,21 +3,22 @@
 
 from __future__ import annotations
 
-import heapq
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import MappingProxyType
 
 from wstape.analyzer.parallel import Counts, judging
+from wstape.analyzer.pipeline.handoff import Handoffs
 from wstape.analyzer.pipeline.rules import judge
-from wstape.analyzer.pipeline.runs import LINGER_S, Run, RunAssembler
+from wstape.analyzer.pipeline.runs import LINGER_S, Run
+from wstape.analyzer.pipeline.shard_assembler import ShardAssembler
 from wstape.analyzer.pipeline.verdicts import Code, Outcome, Verdict
 from wstape.analyzer.profile import DEFAULT_PROFILE, Profile, load_profile, profile_for_protocol
 from wstape.analyzer.protocols.events import Canonical, Decoders, Event
 from wstape.analyzer.protocols.registry import sniff
 from wstape.analyzer.reports.report import Report, Tally, merge
-from wstape.analyzer.reports.rows import SUMMARY_ROWS
+from wstape.analyzer.reports.rows import SUMMARY_ROWS, SummaryRows
 from wstape.analyzer.sources.flowfile import STOPPED
 from wstape.analyzer.sources.reading import read_messages
 from wstape.recorder.capture import Close, Error, Message, Open, Record
@@ -50,7 +51,7 @@ class Analysis:
         self.keep_events = keep_events
         self.keep_verdicts = keep_verdicts
         self.verdicts: list[Verdict] = []  # in the order runs ended; empty unless keep_verdicts
-        self._rows = _SummaryRows()  # unless keep_verdicts
+        self._rows = SummaryRows()  # unless keep_verdicts
         self._passed = 0
         self._cut_short = 0
         self._outcomes: Counter[Outcome] = Counter()
@@ -59,9 +60,13 @@ class Analysis:
         self.warnings: list[str] = []
         self.frames: Counter[str] = Counter()
         self.connections = 0
-        self._assembler = RunAssembler(self.profile)
+        self._assembler = ShardAssembler(self.profile)
         self._first_odd: dict[Canonical, Event] = {}
         self._decoders = Decoders(self.profile.protocol)
+        # Runs whose tool calls a later request answers wait for it (handoff.py).
+        protocol = self.profile.protocol
+        hands_off = getattr(protocol, "hands_off", None)
+        self._handoffs = Handoffs(hands_off, protocol.answers) if hands_off else None
         self._last_ts: float | None = None  # the latest record's: where the recording ended
 
     def feed(self, record: Record | Event) -> list[Verdict]:
@@ -90,9 +95,12 @@ class Analysis:
 
     def _add(self, event: Event) -> list[Run]:
         canonical = event.canonical
-        self.frames[canonical.value] += 1
+        self.frames[canonical._value_] += 1  # not .value: a property, on every event
         if canonical not in self._first_odd:
             self._first_odd[canonical] = event
+        handoffs = self._handoffs
+        if handoffs is not None and event.from_client and event.type in handoffs.answers:
+            handoffs.answer(event)
         return self._assembler.add(event)
 
     def _other(self, record: Record | Event) -> list[Run]:
@@ -117,7 +125,13 @@ class Analysis:
         """The verdicts of runs still in flight when the capture ends: at `end` when given (the
         last record's time, for a caller that does not feed every record), else at the last
         record fed."""
-        return self._judge(self._assembler.finish(self._last_ts if end is None else end))
+        if end is not None:
+            self._last_ts = end
+        runs = self._assembler.finish(self._last_ts)
+        handoffs, end = self._handoffs, self._last_ts
+        if handoffs is None or end is None:
+            return self._verdicts(runs)
+        return self._verdicts(handoffs.sift(runs, end) + handoffs.finish(end))
 
     def tick(self, ts: float) -> list[Verdict]:
         """Takes the time of a record another shard judges (analyzer/parallel): runs due by
@@ -129,7 +143,7 @@ class Analysis:
         return self._judge(runs) if runs else []
 
     @property
-    def assembler(self) -> RunAssembler:
+    def assembler(self) -> ShardAssembler:
         """Its run assembler, for a shard's clock (`due`) and count of runs (`opened`)."""
         return self._assembler
 
@@ -169,6 +183,8 @@ class Analysis:
         out by `now` (capture seconds) without one. Not counted in the report, which holds each
         run's verdict from `feed` or `finish`, once nothing more can join it."""
         runs = self._assembler.live_runs(now, self.profile.targets.max_total_s)
+        if self._handoffs is not None:  # judged once the client's results have come
+            runs = [run for run in runs if not self._handoffs.awaited(run)]
         return [judge(run, self.profile) for run in runs]
 
     @property
@@ -198,6 +214,11 @@ class Analysis:
         )
 
     def _judge(self, runs: list[Run]) -> list[Verdict]:
+        if self._handoffs is not None:
+            runs = self._handoffs.sift(runs, self._last_ts)
+        return self._verdicts(runs)
+
+    def _verdicts(self, runs: list[Run]) -> list[Verdict]:
         if not runs:
             return []  # most records finish no run
         verdicts = [judge(run, self.profile) for run in runs]
@@ -237,37 +258,6 @@ class Analysis:
         return out
 
 
-class _SummaryRows:
-    """The earliest-starting SUMMARY_ROWS failed and SUMMARY_ROWS passed verdicts seen so far:
-    every row a summary of all of them can show (failed first, in start order).
-
-    Runs end out of start order, so each group is a heap whose top is the verdict to drop next:
-    the latest-starting, and of those starting together the last to end (the full report's
-    stable sort puts it last).
-    """
-
-    def __init__(self) -> None:
-        self._groups: dict[bool, list[tuple[float, int, Verdict]]] = {True: [], False: []}
-        self._ended = 0
-
-    def add(self, verdict: Verdict) -> None:
-        self._ended += 1
-        # The order number is unique, so verdicts themselves are never compared.
-        item = (-verdict.run.started, -self._ended, verdict)
-        group = self._groups[not verdict.failed]
-        if len(group) < SUMMARY_ROWS:
-            heapq.heappush(group, item)
-        else:
-            heapq.heappushpop(group, item)
-
-    def __len__(self) -> int:
-        return sum(len(group) for group in self._groups.values())
-
-    def in_start_order(self) -> list[Verdict]:
-        items = sorted(item for group in self._groups.values() for item in group)
-        return [verdict for _, _, verdict in reversed(items)]
-
-
 _ODD_FRAMES = {
     Canonical.BINARY: "binary frames ignored (chat events are JSON text frames)",
     Canonical.NOT_JSON: "text frames are not JSON, ignored",
@@ -275,7 +265,19 @@ _ODD_FRAMES = {
 }
 
 
+# How an HTTP stream ended (Close.end), as its run's end says it.
+_STREAM_ENDS = MappingProxyType(
+    {
+        "complete": "ended its stream",
+        "reset": "was reset before its stream ended",
+        "abort": "was left by the client before its stream ended",
+    }
+)
+
+
 def _closed(record: Close) -> str:
+    if record.end is not None:
+        return _STREAM_ENDS.get(record.end, f"ended its stream ({record.end})")
     if record.code is None:
         # A reason without a code: the source does not say how it closed (a HAR file).
         return f"ended ({record.reason})" if record.reason else "dropped without a close frame"

@@ -1,4 +1,5 @@
-"""`python -m bench [--quick] [recorder] [live] [reader] [analyzer] [workers]`: runs the benchmarks
+"""`python -m bench [--quick] [recorder] [sse] [live] [reader] [analyzer] [workers]`: runs the
+benchmarks
 and prints each table with the command that reproduces it."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import os
 import platform
 import sys
 
-BENCHMARKS = ["recorder", "live", "reader", "analyzer", "workers"]
+BENCHMARKS = ["recorder", "sse", "live", "reader", "analyzer", "workers"]
 
 
 def machine() -> str:
@@ -28,9 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         description="wstape benchmarks: ratios against peers measured side by side in one run.",
         epilog="example: python -m bench --quick reader",
     )
-    parser.add_argument(
-        "which", nargs="*", help="recorder, live, reader, analyzer, workers (default: all)"
-    )
+    parser.add_argument("which", nargs="*", help=", ".join(BENCHMARKS) + " (default: all)")
     parser.add_argument("--quick", action="store_true", help="fewer frames and rounds")
     args = parser.parse_args(argv)
     unknown = set(args.which) - set(BENCHMARKS)
@@ -43,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import recorder
 
         recorder.run(recorder.QUICK if args.quick else recorder.FULL)
+    if "sse" in which:
+        from bench import sse
+
+        sse.run(sse.QUICK if args.quick else sse.FULL)
     if "live" in which:
         from bench import live
 

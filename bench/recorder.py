@@ -1,8 +1,10 @@
-"""What recording costs the traffic: echo throughput, round-trip latency and the proxy's
-CPU time per frame directly to the backend, through bare mitmdump (same mode, no addon),
-through mitmdump with the wstape addon as a script, and through `wstape record`'s mitmdump
-with the addon built in, each alone in alternating rounds; then the addon's cost with all
-of them running at once (bench/recorder_cost.py), which is what the target is judged on."""
+"""What recording costs the traffic, or saves it: echo throughput, round-trip latency and the
+proxy's CPU time per frame directly to the backend, through bare mitmdump (same mode, no addon),
+through mitmdump with the wstape addon as a script, through `wstape record`'s mitmdump (the
+addon built in, hooks sent only to the addons that implement them), the same under mitmproxy's
+own dispatch, and `wstape record` with an addon added at run time, each alone in alternating
+rounds; then every variant at once (bench/recorder_cost.py), where the ratios are judged.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +14,13 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from websockets.asyncio.client import ClientConnection
 
-from bench import procs, recorder_cost
+from bench import procs, recorder_cost, recorder_dispatch
 from bench.table import print_table
 from wstape.demo.loopback import free_port
 
@@ -26,10 +29,12 @@ FRAME = json.dumps(
     {"type": "echo", "payload": {"run_id": "run-0123456789", "tool_name": "search",
                                  "text": "the agent is thinking about the answer " * 3}}
 )  # fmt: skip
-DIRECT, BARE, SCRIPT, BUILTIN, UNREDACTED = (
+DIRECT, BARE, SCRIPT, BUILTIN, OLD, UNREDACTED, LATE = (
     "direct to backend", "bare mitmdump", "mitmdump -s recorder/addon.py",
-    "wstape record (wstape.recorder.dump)", "wstape record --no-redact",
+    "wstape record (wstape.recorder.dump)", "wstape record, mitmproxy's dispatch",
+    "wstape record --no-redact", "wstape record + an addon added at run time",
 )  # fmt: skip
+DISPATCH_TARGET, DISPATCH_GOAL = 1.5, 2.0  # wstape record's frames/s over bare mitmdump's
 # A chat message a user pasted secrets into: what payload redaction is for.
 SECRET_FRAME = json.dumps(
     {"type": "user_message", "payload": {"content": "my key is sk-proj-T3stKeyNotReal0123456789ab"
@@ -94,36 +99,47 @@ async def latency(ws: ClientConnection, round_trips: int) -> list[float]:
 
 
 def run(plan: Plan) -> None:
-    backend, bare, script, builtin, unredacted = (free_port() for _ in range(5))
-    with tempfile.TemporaryDirectory(prefix="wstape-bench-") as tmp, procs.cpus_apart() as cpus:
-        proxy, rest = cpus
-        with (
-            procs.running(procs.backend(backend), backend, rest),
-            procs.running(procs.mitmdump(backend, bare), bare, proxy) as bare_proc,
-            procs.running(
-                procs.mitmdump(backend, script, *procs.wstape(Path(tmp) / "script")), script, proxy
-            ) as script_proc,
-            procs.running(
-                procs.wstape_record(backend, builtin, Path(tmp) / "builtin"), builtin, proxy
-            ) as builtin_proc,
-            procs.running(
-                procs.wstape_record(backend, unredacted, Path(tmp) / "unredacted", redact=False),
-                unredacted,
-                proxy,
-            ) as unredacted_proc,
-        ):
-            targets = {
-                DIRECT: (backend, None),
-                BARE: (bare, bare_proc.pid),
-                SCRIPT: (script, script_proc.pid),
-                BUILTIN: (builtin, builtin_proc.pid),
-                UNREDACTED: (unredacted, unredacted_proc.pid),
-            }
-            results = asyncio.run(_rounds(targets, plan))
+    backend = free_port()
+    with (
+        tempfile.TemporaryDirectory(prefix="wstape-bench-") as tmp,
+        procs.cpus_apart() as (proxy, rest),
+        contextlib.ExitStack() as stack,
+    ):
+        stack.enter_context(procs.running(procs.backend(backend), backend, rest))
+        count_file = Path(tmp) / "late-count"
+        env = {recorder_dispatch.COUNT_FILE: str(count_file)}
+        targets: dict[str, tuple[int, int | None]] = {DIRECT: (backend, None)}
+        for name, command in _commands(backend, Path(tmp)).items():
+            port = free_port()
+            proc = stack.enter_context(procs.running(command(port), port, proxy, env))
+            targets[name] = (port, proc.pid)
+        results = asyncio.run(_rounds(targets, plan))
+        stack.close()  # the late addon writes its count when its mitmdump is done
+        late = recorder_dispatch.late_count(count_file)
+    bare_cpu = statistics.median(results[BARE].cpu_us)
     _report(results, plan, pinned=proxy is not None)
-    _report_hook(statistics.median(results[BARE].cpu_us))
-    _report_redaction(results, statistics.median(results[BARE].cpu_us))
+    _report_dispatch(results, late, (1 + plan.rounds) * _frames_per_round(plan), bare_cpu)
+    _report_hook(bare_cpu)
+    _report_redaction(results, bare_cpu)
     recorder_cost.run(plan.cost, FRAME)
+
+
+def _commands(backend: int, tmp: Path) -> dict[str, Callable[[int], list[str]]]:
+    """Each proxy under test: its command line, given the port it listens on."""
+    return {
+        BARE: lambda port: procs.mitmdump(backend, port),
+        SCRIPT: lambda port: procs.mitmdump(backend, port, *procs.wstape(tmp / "script")),
+        BUILTIN: lambda port: procs.wstape_record(backend, port, tmp / "builtin"),
+        OLD: lambda port: recorder_dispatch.old_dispatch(backend, port, tmp / "old"),
+        UNREDACTED: lambda port: procs.wstape_record(backend, port, tmp / "raw", redact=False),
+        LATE: lambda port: recorder_dispatch.with_late_addon(backend, port, tmp / "late"),
+    }
+
+
+def _frames_per_round(plan: Plan) -> int:
+    """Frames each proxy relays in one round: the welcome of each connection, every echo
+    pipelined both ways, and the round trips."""
+    return plan.connections * (1 + 2 * plan.frames) + 2 * plan.round_trips
 
 
 async def _rounds(targets: dict[str, tuple[int, int | None]], plan: Plan) -> dict[str, Samples]:
@@ -140,7 +156,7 @@ async def _rounds(targets: dict[str, tuple[int, int | None]], plan: Plan) -> dic
             # CPU time through the closes: a bare mitmdump frees a connection's messages
             # only then, where the addon frees each as it goes.
             await asyncio.sleep(0.2)
-            frames = plan.connections * (1 + 2 * plan.frames) + 2 * plan.round_trips
+            frames = _frames_per_round(plan)
             cpu_us = (procs.cpu_seconds(pid) - cpu) / frames * 1e6 if pid else float("nan")
             if round_no:
                 results[name].fps.append(fps)
@@ -182,7 +198,7 @@ def _report(results: dict[str, Samples], plan: Plan, pinned: bool) -> None:
          "p50 vs bare"],
         rows,
     )  # fmt: skip
-    for name in (SCRIPT, BUILTIN):
+    for name in (SCRIPT, BUILTIN, OLD):
         lost = [1 - a / b for a, b in zip(results[name].fps, bare.fps, strict=True)]
         q1, _, q3 = statistics.quantiles(lost, n=4, method="inclusive")
         print(
@@ -204,6 +220,31 @@ def _median(values: list[float]) -> float:
 
 def _ratio(values: list[float], baseline: list[float]) -> float:
     return statistics.median(a / b for a, b in zip(values, baseline, strict=True))
+
+
+def _report_dispatch(results: dict[str, Samples], late: int, relayed: int, bare_cpu: float) -> None:
+    """wstape record's speed over bare mitmdump and over its own chain under mitmproxy's
+    dispatch, each the median of the rounds' own ratios; what the addon added at run time was
+    given; and both dispatches timed in this process."""
+    ours, bare, old = results[BUILTIN], results[BARE], results[OLD]
+    speedup = _ratio(ours.fps, bare.fps)
+    verdict = "met" if speedup >= DISPATCH_TARGET else "MISSED"
+    over_old, cpu_bare, cpu_old = (
+        _ratio(ours.fps, old.fps), _ratio(ours.cpu_us, bare.cpu_us), _ratio(ours.cpu_us, old.cpu_us)
+    )  # fmt: skip
+    print(
+        f"hook dispatch (issue 19): wstape record relays {speedup:.2f}x bare mitmdump's frames/s "
+        f"at {cpu_bare:.2f}x its CPU per frame, and {over_old:.2f}x the frames/s of the same "
+        f"recorder under mitmproxy's dispatch at {cpu_old:.2f}x its CPU per frame (alone, the "
+        f"rounds above)\ntarget: at least {DISPATCH_TARGET}x bare mitmdump's frames/s (goal "
+        f"{DISPATCH_GOAL}x): {verdict} alone; the rounds at once below judge it too"
+    )
+    print(
+        f"an addon added to the chain at run time (bench/recorder_late_addon.py) was given "
+        f"{late:,} WebSocket messages of the {relayed:,} its wstape record relayed"
+        f"{'' if late == relayed else ': SOME MISSED'}"
+    )
+    recorder_dispatch.report_in_process(FRAME, bare_cpu)
 
 
 def _report_hook(bare_cpu_us: float, messages: int = 200_000) -> None:

@@ -1,7 +1,8 @@
 """The recorder's mitmproxy addons, one class per concern, composed in one list as mitmproxy's
-own `addons/__init__.py` composes its: Recorder writes every WebSocket connection into a wstape
-capture, StatusLog logs its counters for `wstape record`. Hooks are a few lines each and hand
-off to plain code: the transport (recorder/transports/) and the capture writer.
+own `addons/__init__.py` composes its: Recorder writes every WebSocket connection and every HTTP
+event stream (SSE, NDJSON) into a wstape capture, StatusLog logs its counters for `wstape
+record`. Hooks are a few lines each and hand off to plain code: the transports
+(recorder/transports/) and the capture writer.
 
 This file is the script users load: `mitmdump -s "$(wstape record --addon-path)" --set
 wstape_dir=captures/NAME` (or `-s recorder/addon.py` in a checkout), in a Python where wstape is
@@ -25,15 +26,16 @@ from wstape.recorder import __version__
 from wstape.recorder.capture import SEGMENT_DELETED, CaptureWriter
 from wstape.recorder.redact_payload import PayloadRedactor, redactor
 from wstape.recorder.status import status_line
-from wstape.recorder.transports import websocket
+from wstape.recorder.transports import sse, websocket
+from wstape.recorder.transports.event_stream import StreamEvent
 
 log = logging.getLogger("wstape")
 STATUS_EVERY_S = 1.0
 
 
 class Recorder:
-    """Writes each WebSocket open, message, close and error to the capture folder, and counts
-    them for the status line."""
+    """Writes each WebSocket open, message, close and error, and each HTTP event stream's open,
+    request, events and end, to the capture folder, and counts them for the status line."""
 
     def __init__(self) -> None:
         self.writer: CaptureWriter | None = None
@@ -50,7 +52,7 @@ class Recorder:
     def load(self, loader) -> None:
         loader.add_option(
             "wstape_dir", str | None, None,
-            "Folder to record WebSocket traffic into (created if missing). "
+            "Folder to record WebSocket and HTTP event-stream traffic into (created if missing). "
             "Recording is off until this is set.",
         )  # fmt: skip
         loader.add_option(
@@ -174,6 +176,62 @@ class Recorder:
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:
         self._guard(lambda w: w.write(websocket.ended(flow)))
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        assert flow.response is not None
+        kind = sse.stream_kind(flow.response)
+        if kind is None:
+            return  # not a stream: mitmproxy handles it as it would without wstape
+        try:
+            flow.response.stream = sse.tap(flow, kind[1](), self._stream_event, self._handle)
+        except ValueError as exc:
+            flow.response.stream = flow.response.stream or True  # streamed, not recorded
+            log.warning(f"wstape: not recording {exc}")
+            return
+        self.connections += 1
+        body = sse.request_message(flow)
+        if self._counted(body.payload) is not None:
+            self._guard(lambda w: self._stream_opened(w, flow, kind[0], body))
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        if sse.tap_of(flow) is not None:
+            self._guard(lambda w: w.write(sse.ended(flow)))
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        if sse.tap_of(flow) is not None:
+            self._guard(lambda w: w.write(sse.ended(flow)))
+
+    def _stream_opened(self, writer, flow: http.HTTPFlow, transport: str, body) -> None:
+        writer.open(sse.opened(flow, transport, ctx.options.wstape_redact))
+        payload = body.payload
+        if self.redact_payload is not None:
+            payload = self.redact_payload(payload, body.is_text)
+        writer.message(body.connection, body.ts, True, body.is_text, payload)
+
+    def _stream_event(self, connection: str, ts: float, event: StreamEvent) -> None:
+        """One event of a recorded stream, as its chunk arrives (the tap calls it)."""
+        writer = self._counted(event.data)
+        if writer is not None:
+            try:
+                data, event_id = event.data, event.event_id
+                if self.redact_payload is not None:
+                    data = self.redact_payload(data, True)
+                    if event_id:  # rare, but an id is the client's to send back: a token fits
+                        event_id = self.redact_payload(event_id.encode(), True).decode()
+                if event.event is None and event_id is None and event.retry is None:
+                    writer.message(connection, ts, False, True, data)  # an NDJSON line, too
+                else:
+                    writer.event(connection, ts, data, event.event, event_id, event.retry)
+            except Exception as exc:
+                self._handle(exc)
+
+    def _counted(self, payload: bytes) -> CaptureWriter | None:
+        """Counts a stream's message for the status line; the writer to write it with, if any."""
+        self.frames += 1
+        self.bytes += len(payload)
+        if self.writer is None and self.failed:
+            self.frames_lost += 1
+        return self.writer
 
     def done(self) -> None:
         if self._ticker is not None:

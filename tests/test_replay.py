@@ -285,11 +285,12 @@ def test_unreadable_capture_is_one_line_and_exit_2(tmp_path):
     assert str(bad) in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_target_that_is_not_a_websocket_url_is_bad_usage(recorded, tmp_path):
-    result = run_wstape("replay", str(recorded), "--target", "http://127.0.0.1:1", "--out",
+def test_target_that_is_not_a_websocket_or_http_url_is_bad_usage(recorded, tmp_path):
+    result = run_wstape("replay", str(recorded), "--target", "ftp://127.0.0.1:1", "--out",
                     str(tmp_path / "x"))  # fmt: skip
     assert result.returncode == 2
-    assert "ws:// or wss://" in result.stderr and "Traceback" not in result.stderr
+    assert "http://, https://, ws:// or wss://" in result.stderr
+    assert "ftp://127.0.0.1:1" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_replay_never_writes_into_an_existing_capture(recorded):

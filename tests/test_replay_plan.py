@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wstape.analyzer.replay.plan import Anchor, Wait, plan_replay, replay_url
+from wstape.analyzer.replay.handshake import replay_url
+from wstape.analyzer.replay.plan import Anchor, Wait, plan_replay
 from wstape.analyzer.replay.state import Conversation, IdMap
 from wstape.recorder.capture import Close, Message, Open
 

@@ -21,10 +21,14 @@ def profiles(ctx: click.Context) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    for name in builtin_names():
-        profile = load_profile(name)
+    found = [(name, load_profile(name)) for name in builtin_names()]
+    # Columns as wide as their longest entry.
+    width = max(len(name) for name, _ in found)
+    protocols = max(len(profile.protocol.name) for _, profile in found)
+    for name, profile in found:
         required = ", ".join(kind.value for kind in profile.required_completed)
-        click.echo(f"{name:<16} protocol {profile.protocol.name:<12} requires {required}")
+        protocol = profile.protocol.name
+        click.echo(f"{name:<{width}} protocol {protocol:<{protocols}} requires {required}")
 
 
 @profiles.command()

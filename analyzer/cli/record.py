@@ -37,8 +37,8 @@ from wstape.recorder.launch import (
 )
 from wstape.recorder.private import readable_by_others
 
-# mitmdump's per-connection chatter; shown only with --verbose.
-CHATTER = re.compile(r"(client|server) (connect|disconnect)|Loading script")
+# mitmdump's per-connection chatter (and its line for each streamed response); only with --verbose.
+CHATTER = re.compile(r"(client|server) (connect|disconnect)|Loading script|Streaming response")
 
 
 def _status_text(counters: dict[str, int]) -> str:
@@ -239,7 +239,8 @@ def record(
     profile,
     verbose,
 ) -> None:
-    """Record WebSocket traffic through mitmproxy until Ctrl-C or SIGTERM.
+    """Record WebSocket traffic and HTTP event streams (SSE, NDJSON) through mitmproxy
+    until Ctrl-C or SIGTERM.
 
     In front of a backend (reverse proxy), clients connect to --listen and
     wstape forwards to --upstream; ws:// and wss:// work on the same port.

@@ -19,8 +19,9 @@ from wstape.analyzer.cli.common import (
     warn,
 )
 from wstape.analyzer.profile import ProfileError
-from wstape.analyzer.replay.drive import ReplayError, ReplayOptions, ReplayResult, check_target
 from wstape.analyzer.replay.drive import replay as replay_capture
+from wstape.analyzer.replay.options import ReplayError, ReplayOptions, check_target
+from wstape.analyzer.replay.state import ReplayResult
 from wstape.analyzer.reports.report import Report
 from wstape.analyzer.reports.text import render_summary
 from wstape.recorder.private import open_private
@@ -57,8 +58,9 @@ def _checked_target(ctx, param, value):
     required=True,
     callback=_checked_target,
     metavar="URL",
-    help="The build to replay against, ws:// or wss://. Its host and port always apply; its path "
-    "replaces the recorded one unless it is empty or /.",
+    help="The build to replay against: http://, https://, ws:// or wss:// (WebSocket connections "
+    "go to ws:// and HTTP streams to http:// on it, TLS as the scheme says). Its host and port "
+    "always apply; its path replaces the recorded one unless it is empty or /.",
 )
 @click.option(
     "--out",
@@ -102,14 +104,14 @@ def _checked_target(ctx, param, value):
     show_default=True,
     metavar="S",
     type=click.FloatRange(min=0, min_open=True),
-    help="Seconds a handshake may take.",
+    help="Seconds a handshake, or an HTTP stream's response headers, may take.",
 )
 @click.option(
     "--token",
     envvar="WSTAPE_TOKEN",
     metavar="TOKEN",
-    help="Send 'Authorization: Bearer TOKEN' on every connection (or set WSTAPE_TOKEN). For a "
-    "token in the URL use --query token=TOKEN.",
+    help="Send 'Authorization: Bearer TOKEN' on every connection and request (or set "
+    "WSTAPE_TOKEN). For a token in the URL use --query token=TOKEN.",
 )
 @click.option(
     "--header",
@@ -117,7 +119,8 @@ def _checked_target(ctx, param, value):
     multiple=True,
     metavar="'NAME: VALUE'",
     callback=_pairs(":", "NAME: VALUE"),
-    help="Send this handshake header, replacing a recorded one of that name (repeatable).",
+    help="Send this header on every handshake and HTTP request, replacing a recorded one of "
+    "that name (repeatable).",
 )
 @click.option(
     "--query",
@@ -131,15 +134,17 @@ def _checked_target(ctx, param, value):
     "subprotocols",
     multiple=True,
     metavar="NAME",
-    help="Offer these subprotocols instead of the recorded ones (repeatable).",
+    help="Offer these WebSocket subprotocols instead of the recorded ones (repeatable).",
 )
 @click.option(
     "--target-ca",
     type=click.Path(exists=True, dir_okay=False, path_type=str),
     metavar="PEM",
-    help="Trust this CA for a wss:// target's certificate.",
+    help="Trust this CA for a wss:// or https:// target's certificate.",
 )
-@click.option("--insecure", is_flag=True, help="Do not verify a wss:// target's certificate.")
+@click.option(
+    "--insecure", is_flag=True, help="Do not verify a wss:// or https:// target's certificate."
+)
 @profile_option(" (for triggers and ids), and the targets", sniffed=False)
 @require_option
 @click.option(
@@ -155,7 +160,10 @@ def replay(
     """Replay the client side of CAPTURE against --target and record the new conversation.
 
     Every recorded connection is opened again (same path, query and subprotocols; connections
-    that overlapped overlap again) and its client's messages are sent in order. A message waits
+    that overlapped overlap again) and its client's messages are sent in order. Every recorded
+    HTTP stream (SSE, NDJSON) is requested again (same method, path, headers and body) at its
+    recorded offset, or, when it followed a stream of the same conversation, once that one's
+    replay has ended; its answer is recorded event by event. A message waits
     for the server frame the recorded client had last seen before sending it (app pings aside),
     counted by kind on its connection ("the 2nd agent_completed"), then the recorded gap. A
     frame of a run also counts as seen once that run has ended, and a wait gives up
@@ -166,8 +174,9 @@ def replay(
     secrets are left out: give fresh ones with --token, --header or --query.
 
     Prints each connection, the totals and the analysis of the new capture. Exit 0 when every
-    connection replayed, 1 when any failed (refused, or ended by the server mid-replay), 2 on
-    bad usage or an unreadable capture. Compare the captures to judge the new build.
+    connection replayed, 1 when any failed (refused, ended by the server mid-replay, a stream
+    cut short, a request answered with an error status or not with a stream), 2 on bad usage or
+    an unreadable capture. Compare the captures to judge the new build.
 
     \b
     Examples:
@@ -176,6 +185,8 @@ def replay(
                     --token "$STAGING_TOKEN" --speed 4 --concurrency 20
       wstape replay captures/today --target ws://127.0.0.1:9000 --out captures/fast \\
                     --as-fast-as-possible --reply-timeout 3 --json -
+      wstape replay captures/agui-sse --target http://127.0.0.1:8000 --out captures/agui-next \\
+                    --header "Authorization: Bearer $TOKEN" --profile ag-ui
     """
     subprotocols = options.pop("subprotocols") or None
     with input_errors():
@@ -208,7 +219,7 @@ def _show(result: ReplayResult, report: Report, json_out: str | None) -> None:
 
 
 def _ssl(target: str, ca: str | None, insecure: bool) -> ssl.SSLContext | None:
-    if not target.startswith("wss:") or not (ca or insecure):
+    if not target.startswith(("wss:", "https:")) or not (ca or insecure):
         return None
     try:
         context = ssl.create_default_context(cafile=ca)
@@ -228,6 +239,11 @@ def render_replay(result: ReplayResult) -> str:
     for conn in rows[:ROWS]:
         if conn.error:
             lines.append(f"❌ {conn.original}: {conn.error}")
+        elif conn.transport != "websocket":
+            lines.append(
+                f"✅ {conn.original} → {conn.connection}: sent the request, received "
+                f"{conn.received} events; {conn.ended}"
+            )
         else:
             lines.append(
                 f"✅ {conn.original} → {conn.connection}: sent {conn.sent}, received "
@@ -258,6 +274,7 @@ def result_json(result: ReplayResult, report: Report) -> dict:
             {
                 "original": c.original,
                 "connection": c.connection,
+                "transport": c.transport,
                 "url": c.url,
                 "sent": c.sent,
                 "unsent": c.unsent,

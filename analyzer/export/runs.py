@@ -21,7 +21,10 @@ COLUMNS: dict[str, tuple[str, Any]] = {
     "user_id": ("string", lambda v: v.run.user_id),
     "connections": ("string", lambda v: ",".join(v.run.connections)),
     "started": ("float64", lambda v: v.run.started),
-    "status": ("category", lambda v: "passed" if v.passed else "failed"),
+    "status": (
+        "category",
+        lambda v: "cut_short" if v.cut_short else "passed" if v.passed else "failed",
+    ),
     "outcome": ("category", lambda v: v.outcome.value),
     "codes": ("string", lambda v: ",".join(v.codes) or None),
     "events": ("Int64", lambda v: sum(v.event_counts.values())),
@@ -39,7 +42,7 @@ COLUMNS: dict[str, tuple[str, Any]] = {
     "slowest_tool_s": ("float64", lambda v: max(_tool_times(v), default=None)),
 }
 CATEGORIES = {
-    "status": ["passed", "failed"],
+    "status": ["passed", "failed", "cut_short"],  # as the JSON report says it
     "outcome": [o.value for o in Outcome],
 }
 

@@ -8,8 +8,8 @@ this process numbers the runs, puts the verdicts back in one process's order and
 counts (merge.py), in time that follows the runs, not the frames. Runs that crossed shards (a
 run id or thread carried on connections of two shards: a leak to another user's connection, a
 reconnect placed apart) are judged again, together, in a second pass that leaves them out of the
-first one's shards. A decoder whose events break the shards' shared clock sends the input to
-one process.
+first one's shards. A decoder whose events break the shards' shared clock, or a protocol whose
+runs hand tool calls to a later request (pipeline/handoff.py), sends the input to one process.
 
 One case is not proven the same: the run assembler forgets the ids of runs it handed back
 after 10 to 20 minutes of capture, or sooner once more than 50,000 wait to be forgotten
@@ -113,6 +113,12 @@ def _serially(analysis: Analysis, path: PathLike, warn: Warn) -> Iterator[Verdic
 
 
 def _sharded(runner: _Runner, analysis: Analysis, path: PathLike, warn: Warn) -> Iterator[Verdict]:
+    if getattr(runner.profile.protocol, "hands_off", None):
+        # Its runs wait for tool results that a later request brings, on any connection, and
+        # are judged when they come or when their wait runs out (pipeline/handoff.py): links
+        # and times the shards do not share.
+        yield from _serially(analysis, path, warn)
+        return
     path = os.fspath(path)
     count = runner.shards
     results = runner.run(type(analysis), [Shard(path, i, count) for i in range(count)])

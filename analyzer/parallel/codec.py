@@ -12,12 +12,13 @@ import pickle
 import sys
 from collections.abc import Callable
 from dataclasses import fields
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
 from wstape.analyzer.pipeline.model import Leak, Run
 from wstape.analyzer.pipeline.verdicts import Failure, Tool, Verdict
-from wstape.analyzer.protocols.events import Event, event_values, new_event
+from wstape.analyzer.protocols.events import Event, event_values, new_event, positional_new
 
 # Events travel as plain tuples in EVENT_FIELDS order.
 pack_event: Callable[[Event], tuple] = event_values
@@ -27,47 +28,35 @@ def unpack_event(values: tuple) -> Event:
     return new_event(*values)
 
 
-def _constructor(cls: type, name: str) -> Callable[..., Any]:
-    """A positional constructor of a frozen slotted dataclass that skips its frozen __init__
-    (one object.__setattr__ per field), filling a slotted twin and setting its class as
-    events.py does; every field must be given. Named `name` in this module, for pickle."""
-    names = [f.name for f in fields(cls)]
-    twin = type(f"_{cls.__name__}Slots", (), {"__slots__": cls.__slots__})
-    source = "\n".join(
-        [
-            f"def {name}({', '.join(names)}):",
-            "    _o_ = _new_(_twin_)",
-            *(f"    _o_.{field} = {field}" for field in names),
-            "    _o_.__class__ = _cls_",
-            "    return _o_",
-        ]
-    )
-    namespace: dict[str, Any] = {"_new_": object.__new__, "_twin_": twin, "_cls_": cls}
-    exec(source, namespace)  # the source is made of field names only
-    made = namespace[name]
-    made.__module__, made.__qualname__ = __name__, name
+def _named(cls: type, name: str) -> Callable[..., Any]:
+    """events.positional_new for `cls`, named `name` in this module, so that pickle finds it."""
+    made = positional_new(cls)
+    made.__module__, made.__name__, made.__qualname__ = __name__, name, name
     return made
 
 
-new_run = _constructor(Run, "new_run")
-new_verdict = _constructor(Verdict, "new_verdict")
-new_leak = _constructor(Leak, "new_leak")
-new_failure = _constructor(Failure, "new_failure")
-new_tool = _constructor(Tool, "new_tool")
+new_event_ = _named(Event, "new_event_")
+new_run = _named(Run, "new_run")
+new_verdict = _named(Verdict, "new_verdict")
+new_leak = _named(Leak, "new_leak")
+new_failure = _named(Failure, "new_failure")
+new_tool = _named(Tool, "new_tool")
+# The field values of each, in the constructors' order.
+run_values = attrgetter(*(f.name for f in fields(Run)))
+verdict_values = attrgetter(*(f.name for f in fields(Verdict)))
+_ORDINAL, _EVENTS = 0, [f.name for f in fields(Run)].index("events")
 
 
 def renumbered(verdict: Verdict, ordinal: int, events: bool = True) -> Verdict:
     """The verdict about its run numbered `ordinal`, without the run's events unless `events`."""
-    r = verdict.run
-    if r.ordinal == ordinal and (events or not r.events):
+    run = verdict.run
+    if run.ordinal == ordinal and (events or not run.events):
         return verdict
-    run = new_run(ordinal, r.run_id, r.thread_id, r.user_id, r.connections,
-                  r.events if events else (), r.started, r.user_message_ts, r.leaks, r.end,
-                  r.cut_at)  # fmt: skip
-    v = verdict
-    return new_verdict(run, v.outcome, v.failures, v.warnings, v.required, v.first_event_s,
-                       v.total_s, v.tools, v.event_counts, v.coverage, v.longest_silence,
-                       v.first_text_s, v.stream, v.burst)  # fmt: skip
+    values = list(run_values(run))
+    values[_ORDINAL] = ordinal
+    if not events:
+        values[_EVENTS] = ()
+    return new_verdict(new_run(*values), *verdict_values(verdict)[1:])
 
 
 def proxy(values: dict) -> MappingProxyType:
@@ -87,16 +76,15 @@ class Packer(pickle.Pickler):
         return NotImplemented if reduce is None else reduce(self, obj)
 
 
-def _run(packer: Packer, r: Run) -> tuple:
-    events = r.events if packer.events or id(r) in packer.with_events else ()
-    return new_run, (r.ordinal, r.run_id, r.thread_id, r.user_id, r.connections, events,
-                     r.started, r.user_message_ts, r.leaks, r.end, r.cut_at)  # fmt: skip
+def _run(packer: Packer, run: Run) -> tuple:
+    values = run_values(run)
+    if packer.events or id(run) in packer.with_events:
+        return new_run, values
+    return new_run, (*values[:_EVENTS], (), *values[_EVENTS + 1 :])
 
 
-def _verdict(packer: Packer, v: Verdict) -> tuple:
-    return new_verdict, (v.run, v.outcome, v.failures, v.warnings, v.required, v.first_event_s,
-                         v.total_s, v.tools, v.event_counts, v.coverage, v.longest_silence,
-                         v.first_text_s, v.stream, v.burst)  # fmt: skip
+def _verdict(packer: Packer, verdict: Verdict) -> tuple:
+    return new_verdict, verdict_values(verdict)
 
 
 _intern = sys.intern
@@ -106,7 +94,7 @@ _REDUCE: dict[type, Callable[[Packer, Any], tuple]] = {
     Leak: lambda _, k: (new_leak, (k.ts, k.connection, k.message, k.received)),
     Failure: lambda _, f: (new_failure, (f.code, f.message)),
     Tool: lambda _, t: (new_tool, (t.name, t.execution_id, t.started, t.duration_s)),
-    Event: lambda _, e: (new_event, event_values(e)),
+    Event: lambda _, e: (new_event_, event_values(e)),
     # Read-only mappings do not pickle. Event types as keys are interned: the memo then writes
     # each once.
     MappingProxyType: lambda _, m: (

@@ -62,12 +62,18 @@ AFTER: Mapping[RunState, Mapping[Canonical, RunState]] = MappingProxyType(
 def ending(kinds: Sequence[Canonical]) -> int | None:
     """Where a run whose backend sent these kinds, in order, ended: the index of the event that
     ended it, or None while it has not."""
-    state = RunState.WAITING
+    state = _WAITING
     for index, kind in enumerate(kinds):
-        state = AFTER[state][kind]
-        if state is RunState.COMPLETED:
+        state = _AFTER[state][kind]
+        if state is _COMPLETED:
             return index
     return len(kinds) - 1 if state in ENDED else None
+
+
+# AFTER as plain dicts, and its members as globals: ending() runs once per run judged, and a
+# mapping proxy's lookup and an enum class attribute each cost more than a dict's.
+_AFTER = {state: dict(row) for state, row in AFTER.items()}
+_WAITING, _COMPLETED = RunState.WAITING, RunState.COMPLETED
 
 
 # ------------------------------------------------------------------ what an event does

@@ -1,11 +1,13 @@
 """What the pipeline's runs are made of: a Run (one chat: the user's message, its events, its
-leaks) as runs.py's assembler hands it back and rules.py judges it; plain data."""
+leaks) as runs.py's assembler hands it back and rules.py judges it, and the Builder it grows in
+while it is in flight; plain data."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from wstape.analyzer.protocols.events import Event
+from wstape.analyzer.pipeline.assembly_rules import RunState
+from wstape.analyzer.protocols.events import Event, positional_new
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +39,11 @@ class Run:
     user_message_ts: float | None
     leaks: tuple[Leak, ...] = ()
     end: str = ""  # how the run's last connection ended, when it did
-    # The recording's end, when it came while the run was in flight on a connection still open.
+    # The recording's end, when it came while the run was in flight on a connection still open,
+    # or (handoff.py) while the client still ran the tools of this run, which had completed.
     cut_at: float | None = None
+    # The client's results for this run's tool calls, from later requests (handoff.py).
+    answers: tuple[Event, ...] = ()
 
     @property
     def label(self) -> str:
@@ -47,3 +52,31 @@ class Run:
             return self.run_id
         where = f"thread {self.thread_id}" if self.thread_id else self.connections[0]
         return f"{where} run {self.ordinal}"
+
+
+# Run(...) with every field given, the fast way: the assembler hands back one per run.
+new_run = positional_new(Run)
+
+
+@dataclass(eq=False, slots=True)
+class Builder:
+    """A run in flight, as the assembler (runs.py) grows it; `frozen` hands it back as a Run."""
+
+    ordinal: int
+    started: float
+    connections: list[str]
+    run_id: str | None = None
+    thread_id: str | None = None
+    user_id: str | None = None
+    user_message_ts: float | None = None
+    events: list[Event] = field(default_factory=list)
+    leaks: list[Leak] = field(default_factory=list)
+    state: RunState = RunState.WAITING
+    named: bool = False  # the backend gave this run a run_id or thread_id
+    ids: list[str] = field(default_factory=list)  # every run_id it was called by
+    last_ts: float = 0.0
+
+    def frozen(self, end: str, cut_at: float | None = None) -> Run:
+        return new_run(self.ordinal, self.run_id, self.thread_id, self.user_id,
+                       tuple(self.connections), tuple(self.events), self.started,
+                       self.user_message_ts, tuple(self.leaks), end, cut_at, ())  # fmt: skip

@@ -11,9 +11,23 @@ from types import MappingProxyType
 from wstape.analyzer.pipeline.assembly_rules import ENDS, RunState, ending
 from wstape.analyzer.pipeline.runs import Run
 from wstape.analyzer.pipeline.screen import Burst, Screen, screen
-from wstape.analyzer.pipeline.verdicts import UNFINISHED, Code, Failure, Outcome, Tool, Verdict
+from wstape.analyzer.pipeline.verdicts import (
+    UNFINISHED,
+    Code,
+    Failure,
+    Outcome,
+    Tool,
+    Verdict,
+    new_verdict,
+)
 from wstape.analyzer.profile import DEFAULT_PROFILE, Profile
-from wstape.analyzer.protocols.events import SERVER_KINDS, Canonical, Event, Finding
+from wstape.analyzer.protocols.events import (
+    SERVER_KINDS,
+    Canonical,
+    Event,
+    Finding,
+    positional_new,
+)
 
 C = Canonical
 TOOL_ENDS = frozenset({C.TOOL_COMPLETED, C.TOOL_ERROR})
@@ -24,62 +38,79 @@ SERVER_KINDS_ORDER = (
     C.AGENT_STARTED, C.AGENT_THINKING, C.TOOL_EXECUTING, C.TOOL_COMPLETED, C.TOOL_ERROR,
     C.PARTIAL_RESULT, C.AGENT_COMPLETED, C.ERROR,
 )  # fmt: skip
+# The members judging reads, as module globals: an enum class attribute costs a lookup through
+# its metaclass each time, and a run is judged with dozens of them.
+_STARTED, _EXECUTING, _COMPLETED = C.AGENT_STARTED, C.TOOL_EXECUTING, C.TOOL_COMPLETED
+_PARTIAL, _UNKNOWN = C.PARTIAL_RESULT, C.UNKNOWN
+_INCOMPLETE, _ERROR, _CUT_SHORT = Outcome.INCOMPLETE, Outcome.ERROR, Outcome.CUT_SHORT
+_DONE, _FAILED, _ENDS = Outcome.COMPLETED, RunState.FAILED, dict(ENDS)
+_new_tool = positional_new(Tool)
 
 
-def _server(run: Run) -> list[Event]:
-    return [e for e in run.events if not e.from_client and e.canonical in SERVER_KINDS]
+def _read(events: tuple[Event, ...]) -> tuple[list[Event], dict, Counter[str], list[str], float]:
+    """One pass over a run's events: the backend's events of the seven kinds, how many of each
+    kind, how many of each type (by the backend's name, in order of first arrival), the types
+    the profile does not know, and when the last event came."""
+    server: list[Event] = []
+    kinds: dict[Canonical, int] = {}
+    counts: Counter[str] = Counter()
+    unknown: list[str] = []
+    last = float("-inf")
+    for event in events:
+        canonical = event.canonical
+        key = event.type or canonical._value_  # the enum's .value property costs 100 ns
+        counts[key] = counts.get(key, 0) + 1
+        if event.ts > last:
+            last = event.ts
+        if canonical in SERVER_KINDS:
+            if not event.from_client:
+                server.append(event)
+                kinds[canonical] = kinds.get(canonical, 0) + 1
+        elif canonical is _UNKNOWN:
+            unknown.append(event.type or "(no type)")
+    return server, kinds, counts, unknown, last
 
 
 def judge(run: Run, profile: Profile = DEFAULT_PROFILE) -> Verdict:
     """The verdict on one run under the profile's required events and timing targets."""
-    server = _server(run)
+    server, kinds, counts, unknown, last = _read(run.events)
     outcome, terminal = _outcome(server)
-    if outcome is Outcome.INCOMPLETE and _cut_short(run, profile):
-        outcome = Outcome.CUT_SHORT
+    if outcome is _INCOMPLETE and _cut_short(run, last, profile):
+        outcome = _CUT_SHORT
+    # Completed, and cut by the recording's end while the client ran its tools (handoff.py).
+    handed = outcome is _DONE and run.cut_at is not None and _cut_short(run, last, profile)
     # A run that failed gracefully owes its user only a start and the error; a completed one
     # owes the five events, tools included unless the profile says `require_tools = false`
     # (the original suite required them; a backend that answers without tools opts out).
-    required = (C.AGENT_STARTED,) if outcome is Outcome.ERROR else profile.required_completed
-    tools, tool_failures = _pair_tools(server, outcome)
-    end = server[terminal].ts if terminal is not None else max(e.ts for e in run.events)
-    has_message = run.user_message_ts is not None
-    first = server[0].ts - run.user_message_ts if server and has_message else None
+    required = (_STARTED,) if outcome is _ERROR else profile.required_completed
+    ends = [*server, *run.answers] if run.answers else server
+    tools, tool_failures = _pair_tools(ends, _CUT_SHORT if handed else outcome)
+    end = server[terminal].ts if terminal is not None else last
+    message_ts = run.user_message_ts
+    first = server[0].ts - message_ts if server and message_ts is not None else None
     total = end - run.started
     shown = server[: terminal + 1] if terminal is not None else server
     spans = [(t.started, t.started + t.duration_s) for t in tools if t.duration_s is not None]
     seen = screen(shown, spans, run.started, run.user_message_ts)
-    # Counted once, for the missing events, the coverage and the warnings.
-    kinds = Counter(e.canonical for e in server)
     findings = _protocol_rules(run, outcome, profile)
     failures = [
         *_missing(kinds, outcome, required, _own_required(run, outcome, profile)),
         *_incomplete(run, server, outcome),
-        *_order(run, server, terminal),
+        *_order(run, server, terminal, kinds),
         *tool_failures,
         *_timing(run, first, total, tools, profile, seen.burst),
         *_screen(seen, profile),
         *_isolation(run),
         *(Failure(Code.PROTOCOL, f"{f.rule}: {f.message}") for f in findings if f.error),
     ]
-    return Verdict(
-        run=run,
-        outcome=outcome,
-        failures=_merge(failures),
-        warnings=(
-            *_warnings(run, kinds, profile),
-            *(f"{f.rule}: {f.message}" for f in findings if not f.error),
-        ),
-        required=required,
-        first_event_s=first,
-        total_s=total,
-        tools=tuple(tools),
-        event_counts=MappingProxyType(Counter(e.type or e.canonical.value for e in run.events)),
-        coverage=_coverage(kinds, required),
-        longest_silence=seen.longest_silence,
-        first_text_s=seen.first_text_s,
-        stream=seen.stream,
-        burst=seen.burst,
-    )
+    warnings = _warnings(run, kinds, unknown, profile)
+    if findings:
+        warnings += [f"{f.rule}: {f.message}" for f in findings if not f.error]
+    return new_verdict(run, _CUT_SHORT if handed else outcome,
+                       _merge(failures) if failures else (), tuple(warnings), required, first,
+                       total, tuple(tools), MappingProxyType(counts), _coverage(kinds, required),
+                       seen.longest_silence, seen.first_text_s, seen.stream,
+                       seen.burst)  # fmt: skip
 
 
 _PROTOCOL_KINDS = SERVER_KINDS | {C.TIMELINE}
@@ -91,13 +122,13 @@ def _protocol_rules(run: Run, outcome: Outcome, profile: Profile) -> tuple[Findi
     if check is None:
         return ()
     events = [e for e in run.events if not e.from_client and e.canonical in _PROTOCOL_KINDS]
-    return tuple(check(events, outcome is not Outcome.INCOMPLETE))
+    return tuple(check(events, outcome not in UNFINISHED))
 
 
-def _coverage(counts: Counter[Canonical], required: tuple) -> Mapping[Canonical, int]:
+def _coverage(counts: dict[Canonical, int], required: tuple) -> Mapping[Canonical, int]:
     # The kinds seen, the required ones and partial_result, in the order reports list them.
-    return MappingProxyType({k: counts[k] for k in SERVER_KINDS_ORDER
-                             if k in counts or k in required or k is C.PARTIAL_RESULT})  # fmt: skip
+    return MappingProxyType({k: counts.get(k, 0) for k in SERVER_KINDS_ORDER
+                             if k in counts or k in required or k is _PARTIAL})  # fmt: skip
 
 
 def _outcome(server: list[Event]) -> tuple[Outcome, int | None]:
@@ -105,18 +136,19 @@ def _outcome(server: list[Event]) -> tuple[Outcome, int | None]:
     one did. An error on the way, or an ending error, makes it a graceful failure."""
     end = ending([e.canonical for e in server])
     if end is None:
-        return Outcome.INCOMPLETE, None
-    ended_failed = ENDS[server[end].canonical] is RunState.FAILED
+        return _INCOMPLETE, None
+    ended_failed = _ENDS[server[end].canonical] is _FAILED
     failed = ended_failed or any(e.failed for e in server[: end + 1])
-    return (Outcome.ERROR if failed else Outcome.COMPLETED), end
+    return (_ERROR if failed else _DONE), end
 
 
-def _cut_short(run: Run, profile: Profile) -> bool:
-    """In flight when the recording ended, and not quiet for longer than a whole run may take
-    (a run that went quiet that long had stopped before the cut: it fails no_completion)."""
+def _cut_short(run: Run, last: float, profile: Profile) -> bool:
+    """In flight when the recording ended (its last event at `last`), and not quiet for longer
+    than a whole run may take (a run that went quiet that long had stopped before the cut: it
+    fails no_completion)."""
     if run.cut_at is None:
         return False
-    return run.cut_at - max(e.ts for e in run.events) <= profile.targets.max_total_s
+    return run.cut_at - last <= profile.targets.max_total_s
 
 
 def _own_required(run: Run, outcome: Outcome, profile: Profile) -> list[str]:
@@ -128,7 +160,7 @@ def _own_required(run: Run, outcome: Outcome, profile: Profile) -> list[str]:
 
 
 def _missing(
-    kinds: Counter[Canonical], outcome: Outcome, required: tuple, own: list[str]
+    kinds: dict[Canonical, int], outcome: Outcome, required: tuple, own: list[str]
 ) -> list[Failure]:
     # A run that never ended is judged on that alone: what it would have sent is unknown.
     if outcome in UNFINISHED:
@@ -141,7 +173,7 @@ def _missing(
 
 
 def _incomplete(run: Run, server: list[Event], outcome: Outcome) -> list[Failure]:
-    if outcome is not Outcome.INCOMPLETE:
+    if outcome is not _INCOMPLETE:
         return []
     end = f" ({run.end})" if run.end else ""
     if not server:
@@ -152,13 +184,15 @@ def _incomplete(run: Run, server: list[Event], outcome: Outcome) -> list[Failure
     return [Failure(Code.NO_COMPLETION, message)]
 
 
-def _order(run: Run, server: list[Event], terminal: int | None) -> list[Failure]:
+def _order(
+    run: Run, server: list[Event], terminal: int | None, counts: dict[Canonical, int]
+) -> list[Failure]:
     problems = []
-    kinds = [e.canonical for e in server]
-    if C.AGENT_STARTED in kinds:
-        start = kinds.index(C.AGENT_STARTED)
+    # Only a run whose first event was not its start can have events before it.
+    if _STARTED in counts and server[0].canonical is not _STARTED:
+        start = next(i for i, e in enumerate(server) if e.canonical is _STARTED)
         problems += [f"{e.type} came before agent_started" for e in server[:start]]
-    if terminal is not None:
+    if terminal is not None and terminal + 1 < len(server):
         done = server[terminal]
         problems += [
             f"{e.type} at {e.ts - run.started:.3f}s came after {done.type} "
@@ -170,13 +204,15 @@ def _order(run: Run, server: list[Event], terminal: int | None) -> list[Failure]
 
 def _pair_tools(server: list[Event], outcome: Outcome) -> tuple[list[Tool], list[Failure]]:
     """Pairs each tool end with its start: by execution_id, else tool_name, else in order."""
-    starts = [(i, e) for i, e in enumerate(server) if e.canonical is C.TOOL_EXECUTING]
+    starts = [(i, e) for i, e in enumerate(server) if e.canonical is _EXECUTING]
+    if not starts and not any(e.canonical in TOOL_ENDS for e in server):
+        return [], []  # a run without tools, as many are
     matched: dict[int, Event] = {}
     failures = []
     for index, end in enumerate(server):
         if end.canonical not in TOOL_ENDS:
             continue
-        found = _match(starts, matched, index, end)
+        found = _match(starts, matched, end)
         if found is None:
             message = f"{end.type} of {_tool_name(end)} has no tool_executing"
             failures.append(Failure(Code.UNPAIRED_TOOL, message))
@@ -187,27 +223,27 @@ def _pair_tools(server: list[Event], outcome: Outcome) -> tuple[list[Tool], list
             failures.append(Failure(Code.ORDER, message))
     tools = []
     for index, start in starts:
-        end = matched.get(index)
-        duration = end.ts - start.ts if end is not None else None
-        tools.append(Tool(start.tool_name, start.execution_id, start.ts, duration))
+        done = matched.get(index)
+        duration = done.ts - start.ts if done is not None else None
+        tools.append(_new_tool(start.tool_name, start.execution_id, start.ts, duration))
         # A run cut off mid-tool fails no_completion (or was cut short by the recording's end);
         # its open tool is not a second failure.
-        if end is None and outcome not in UNFINISHED:
+        if done is None and outcome not in UNFINISHED:
             message = f"tool_executing of {_tool_name(start)} never completed"
             failures.append(Failure(Code.UNPAIRED_TOOL, message))
     return tools, failures
 
 
-def _match(starts: list, matched: dict, index: int, end: Event) -> int | None:
-    free = [(i, s) for i, s in starts if i not in matched]
+def _match(starts: list, matched: dict, end: Event) -> int | None:
+    """The first start not yet matched with the end's execution_id, else its tool_name, else
+    any (starts are in order, so an earlier one before a later)."""
     if end.execution_id:
-        same = [i for i, s in free if s.execution_id == end.execution_id]
+        key, value = "execution_id", end.execution_id
     elif end.tool_name:
-        same = [i for i, s in free if s.tool_name == end.tool_name]
+        key, value = "tool_name", end.tool_name
     else:
-        same = [i for i, _ in free]
-    earlier = [i for i in same if i < index]
-    return (earlier or same or [None])[0]
+        return next((i for i, _ in starts if i not in matched), None)
+    return next((i for i, s in starts if i not in matched and getattr(s, key) == value), None)
 
 
 def _tool_name(event: Event) -> str:
@@ -294,21 +330,23 @@ HEADINGS = {
 }
 
 
-def _warnings(run: Run, kinds: Counter[Canonical], profile: Profile) -> list[str]:
+def _warnings(
+    run: Run, kinds: dict[Canonical, int], unknown: list[str], profile: Profile
+) -> list[str]:
     warnings = []
     # Counted only when there are any: most runs have none, and a Counter costs a run's judging
     # a measurable share.
-    unknown = [e.type or "(no type)" for e in run.events if e.canonical is C.UNKNOWN]
     for name, count in Counter(unknown).items() if unknown else ():
         if name in profile.required_events:
             continue  # judged: the profile requires it
         warnings.append(f"unknown event type {name!r} ×{count} (not judged; see --profile)")
-    if not profile.require_tools and not (kinds[C.TOOL_EXECUTING] or kinds[C.TOOL_COMPLETED]):
+    if not profile.require_tools and not (kinds.get(_EXECUTING) or kinds.get(_COMPLETED)):
         warnings.append("no tool events (tools are not required by this profile)")
     for leak in run.leaks:
         if leak.received:
             at = leak.ts - run.started
             warnings.append(f"at {at:.3f}s this run's connection {leak.message}")
-    if kinds[C.AGENT_STARTED] > 1:
-        warnings.append(f"agent_started arrived {kinds[C.AGENT_STARTED]} times")
+    started = kinds.get(_STARTED, 0)
+    if started > 1:
+        warnings.append(f"agent_started arrived {started} times")
     return warnings

@@ -4,8 +4,7 @@ runs in flight and handing each run back once nothing more can join it."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,21 +20,25 @@ from wstape.analyzer.pipeline.assembly_rules import (
     UNENDED,
     Cross,
     Finds,
+    HandBack,
     RunState,
     Since,
+    Situation,
     Step,
     Then,
     Under,
     answers,
     due_live,
 )
-from wstape.analyzer.pipeline.model import Leak, Run
+from wstape.analyzer.pipeline.model import Builder, Leak, Run
+from wstape.analyzer.pipeline.schedule import Schedule
 from wstape.analyzer.profile import DEFAULT_PROFILE, Profile
 from wstape.analyzer.protocols.events import Canonical, Event
 
 __all__ = ["LINGER_S", "REMEMBER_S", "Leak", "Run", "RunAssembler", "assemble"]
 
 SWEEP_EVERY_S = 5.0
+_EARLY_S = 1.0  # runs are scheduled this much early: a float sum may round either way
 # How long (capture seconds) a handed-back run's ids, and a closed connection's user and end, are
 # kept: an event later than this after its run is treated as one after an idle run was given up
 # on. Kept per window, not per capture, so memory follows the runs of the last minutes and not
@@ -51,28 +54,6 @@ _RESUME, _FOLLOW, _LAST_EVENT = Step.RESUME, Step.FOLLOW, Since.LAST_EVENT
 _AFTER = {state: dict(row) for state, row in AFTER.items()}
 
 
-@dataclass(eq=False)
-class _Builder:
-    ordinal: int
-    started: float
-    connections: list[str]
-    run_id: str | None = None
-    thread_id: str | None = None
-    user_id: str | None = None
-    user_message_ts: float | None = None
-    events: list[Event] = field(default_factory=list)
-    leaks: list[Leak] = field(default_factory=list)
-    state: RunState = RunState.WAITING
-    named: bool = False  # the backend gave this run a run_id or thread_id
-    ids: list[str] = field(default_factory=list)  # every run_id it was called by
-    last_ts: float = 0.0
-
-    def frozen(self, end: str, cut_at: float | None = None) -> Run:
-        return Run(self.ordinal, self.run_id, self.thread_id, self.user_id,
-                   tuple(self.connections), tuple(self.events), self.started,
-                   self.user_message_ts, tuple(self.leaks), end, cut_at)  # fmt: skip
-
-
 class RunAssembler:
     """Feed it connection opens, events and closes in capture order; it returns finished runs.
 
@@ -86,11 +67,11 @@ class RunAssembler:
         self.profile = profile
         self.strays: Counter[str] = Counter()
         self.late = 0  # events of a run that had already been handed back
-        self._active: dict[int, _Builder] = {}
-        self._by_id: dict[str, _Builder] = {}
-        self._by_thread: dict[str, _Builder] = {}
-        self._by_conn: dict[str, _Builder] = {}
-        self._pending: dict[str, list[_Builder]] = {}
+        self._active: dict[int, Builder] = {}
+        self._by_id: dict[str, Builder] = {}
+        self._by_thread: dict[str, Builder] = {}
+        self._by_conn: dict[str, Builder] = {}
+        self._pending: dict[str, list[Builder]] = {}
         self._users: dict[str, str] = {}
         self._declared: set[str] = set()  # connections whose user the server named
         self._open: set[str] = set()
@@ -105,9 +86,10 @@ class RunAssembler:
         self._ordinal = 0
         self._live: dict[int, int] = {}  # run → its mark when judged live (due_live)
         self._sweep_at = float("-inf")
+        self._schedule: Schedule[Builder] = Schedule()
         # STEPS and Then with each one's handler in place of its name: one lookup per event and
         # per rule applied, never a chain of ifs.
-        do = {step: partial(self._place, table, step) for step, table in FINDS.items()}
+        do: dict[Step, Callable] = {s: partial(self._place, t, s) for s, t in FINDS.items()}
         do |= {Step.NAME_USER: self._name_user, Step.SKIP: self._skip}
         self._do = {
             who: {kind: do[step] for kind, step in steps.items()} for who, steps in STEPS.items()
@@ -115,7 +97,7 @@ class RunAssembler:
         self._then = {then: getattr(self, f"_then_{then}") for then in Then if then is not _JOIN}
 
     def open(self, connection: str, ts: float, path: str = "") -> list[Run]:
-        self._open.add(connection)
+        self._opened(connection)
         query = parse_qs(urlsplit(path).query)
         for name in self.profile.user_query:
             if query.get(name):
@@ -127,30 +109,25 @@ class RunAssembler:
         self._open.discard(connection)
         self._ended[connection] = (ts, how)
         self._closed.append(connection)
+        for run in self._schedule.on(connection):
+            self._enter(run)
         return self._sweep(ts, force=True)
+
+    def _opened(self, connection: str) -> None:
+        """A connection is open, or open again. Like a close, that may bring the hand-back of the
+        runs on it nearer (HAND_BACK counts from their last event, not from the close): they are
+        scheduled again."""
+        self._open.add(connection)
+        for run in self._schedule.on(connection):
+            self._enter(run)
 
     def add(self, event: Event) -> list[Run]:
         # The sweep's own test, here: it is due about once per 5 s of capture, not per event.
         done = self._sweep(event.ts) if event.ts >= self._sweep_at else []
-        self._open.add(event.connection)
+        if event.connection not in self._open:
+            self._opened(event.connection)
         self._do[event.from_client][event.canonical](event)
         return done
-
-    def tick(self, ts: float) -> list[Run]:
-        """Capture time reaching `ts` on a frame this assembler is not fed (another shard's, in
-        analyzer/parallel): hands back the runs due, as an event at `ts` would."""
-        return self._sweep(ts) if ts >= self._sweep_at else []
-
-    @property
-    def opened(self) -> int:
-        """How many runs it has opened: the last one's ordinal."""
-        return self._ordinal
-
-    @property
-    def due(self) -> float:
-        """The capture time from which an event or a tick looks for runs to hand back again;
-        before it, `tick` hands back nothing."""
-        return self._sweep_at
 
     def finish(self, end: float | None = None) -> list[Run]:
         """Every run still in flight as the capture ends (at `end`, when known): those in flight
@@ -183,6 +160,7 @@ class RunAssembler:
     def _place(self, finds: Finds, step: Step, event: Event) -> None:
         """Finds the event's run by the row for what is under its key, and joins it there, or
         counts a stray."""
+        under: Situation
         if event.run_id:
             rows, run = finds.run_id, self._by_id.get(event.run_id)
             if run is not None:
@@ -209,13 +187,13 @@ class RunAssembler:
 
     # What each Then does, given the event and the run under its key (None when nothing is).
 
-    def _then_stray(self, event: Event, run: _Builder | None) -> None:
+    def _then_stray(self, event: Event, run: Builder | None) -> None:
         return None
 
-    def _then_late(self, event: Event, run: _Builder | None) -> None:
+    def _then_late(self, event: Event, run: Builder | None) -> None:
         self.late += 1
 
-    def _then_wait(self, event: Event, run: _Builder | None) -> _Builder:
+    def _then_wait(self, event: Event, run: Builder | None) -> Builder:
         run = self._new(event)
         run.user_message_ts = event.ts
         run.thread_id = event.thread_id
@@ -228,27 +206,29 @@ class RunAssembler:
         self._pending.setdefault(event.connection, []).append(run)
         return run
 
-    def _then_open(self, event: Event, run: _Builder | None) -> _Builder:
+    def _then_open(self, event: Event, run: Builder | None) -> Builder:
         return self._register(self._new(event), event)
 
-    def _then_claim_or_join(self, event: Event, run: _Builder | None) -> _Builder | None:
+    def _then_claim_or_join(self, event: Event, run: Builder | None) -> Builder | None:
         return self._claim(event) or run
 
-    def _then_claim_or_open(self, event: Event, run: _Builder | None) -> _Builder:
+    def _then_claim_or_open(self, event: Event, run: Builder | None) -> Builder:
         return self._claim(event) or self._register(self._new(event), event)
 
-    def _then_adopt_or_open(self, event: Event, run: _Builder | None) -> _Builder:
+    def _then_adopt_or_open(self, event: Event, run: Builder | None) -> Builder:
         return self._register(self._claim(event) or self._new(event), event)
 
-    def _new(self, event: Event) -> _Builder:
+    def _new(self, event: Event) -> Builder:
         self._ordinal += 1
-        run = _Builder(self._ordinal, event.ts, [event.connection], last_ts=event.ts)
+        run = Builder(self._ordinal, event.ts, [event.connection], last_ts=event.ts)
         run.user_id = self._users.get(event.connection)
         self._active[run.ordinal] = run
         self._by_conn[event.connection] = run
+        self._schedule.uses(event.connection, run.ordinal, run)
+        self._enter(run)
         return run
 
-    def _register(self, run: _Builder, event: Event) -> _Builder:
+    def _register(self, run: Builder, event: Event) -> Builder:
         if event.run_id and event.run_id != run.run_id:
             # The backend's own id wins over one the client proposed; both find the run.
             if not run.run_id or not event.from_client:
@@ -261,14 +241,14 @@ class RunAssembler:
             self._by_thread[run.thread_id] = run
         return run
 
-    def _claim(self, event: Event) -> _Builder | None:
+    def _claim(self, event: Event) -> Builder | None:
         """The oldest run on this connection still waiting for the backend's first event."""
         for run in self._pending.get(event.connection, ()):
             if answers(run.thread_id, event.thread_id):
                 return run
         return None
 
-    def _attach(self, run: _Builder, event: Event, resume: bool) -> None:
+    def _attach(self, run: Builder, event: Event, resume: bool) -> None:
         conn = event.connection
         if conn not in run.connections and not self._crosses(run, event, resume):
             return
@@ -286,11 +266,14 @@ class RunAssembler:
             if run.state is _WAITING:
                 self._drop_pending(run)
                 self._register(run, event)
+            ended_now = after is not run.state and after in ENDED
             run.state = after
+            if ended_now:
+                self._enter(run)  # an end brings its hand-back nearer
         run.events.append(event)
         run.last_ts = event.ts
 
-    def _crosses(self, run: _Builder, event: Event, resume: bool) -> bool:
+    def _crosses(self, run: Builder, event: Event, resume: bool) -> bool:
         """Whether the run goes on over the event's connection (CROSSING); records a leak if not."""
         user = self._users.get(event.connection)
         other = user if user and run.user_id and user != run.user_id else None
@@ -298,6 +281,8 @@ class RunAssembler:
         crossing = CROSSING[resume, other is not None, still_open is not None]
         if crossing is Cross.CONTINUE:
             run.connections.append(event.connection)
+            self._schedule.uses(event.connection, run.ordinal, run)
+            self._enter(run)  # now open on this connection: see _opened
             # The run is now the one open on this connection: id-less events there join it.
             self._by_conn[event.connection] = run
             return True
@@ -308,7 +293,7 @@ class RunAssembler:
         self._leak(run, event, f"{event.type} went to connection {event.connection} {why}")
         return False
 
-    def _leak(self, run: _Builder, event: Event, message: str) -> None:
+    def _leak(self, run: Builder, event: Event, message: str) -> None:
         run.leaks.append(Leak(event.ts, event.connection, message))
         receiver = self._by_conn.get(event.connection)
         if receiver is not None and receiver is not run:
@@ -317,7 +302,7 @@ class RunAssembler:
             got = f"got {event.type} of run {label}{owner}"
             receiver.leaks.append(Leak(event.ts, event.connection, got, received=True))
 
-    def _drop_pending(self, run: _Builder) -> None:
+    def _drop_pending(self, run: Builder) -> None:
         for conn in run.connections:
             waiting = self._pending.get(conn)
             if waiting and run in waiting:
@@ -331,28 +316,45 @@ class RunAssembler:
         if not force and now < self._sweep_at:
             return []
         self._sweep_at = now + SWEEP_EVERY_S
+        turned = False
         if self._turn_at is None:
             self._turn_at = now + REMEMBER_S
         elif now >= self._turn_at or len(self._reported) > _REMEMBERED_IDS:
             self._turn(now)
+            turned = True
+        # A turn forgets connections' ends, which may bring a run's hand-back nearer: then
+        # every run in flight is asked, and scheduled afresh.
+        due = list(self._active.values()) if turned else self._schedule.due(now, self._active)
         done = []
-        for run in list(self._active.values()):
+        for run in due:
             why = self._over(run, now)
             if why is not None:
                 done.append(self._finalize(run, why))
+            else:
+                self._enter(run)
         return done
 
-    def _over(self, run: _Builder, now: float) -> str | None:
-        """Why nothing more can join the run (HAND_BACK), or None while something still might."""
+    def _hand_back(self, run: Builder) -> tuple[HandBack, float]:
+        """The run's HAND_BACK rule, and the time it counts from."""
         rule = HAND_BACK[not self._open.isdisjoint(run.connections), run.state in ENDED]
         if rule.since is _LAST_EVENT:
-            since = run.last_ts
-        else:
-            since = max(self._ended.get(c, (run.last_ts, ""))[0] for c in run.connections)
+            return rule, run.last_ts
+        return rule, max(self._ended.get(c, (run.last_ts, ""))[0] for c in run.connections)
+
+    def _over(self, run: Builder, now: float) -> str | None:
+        """Why nothing more can join the run (HAND_BACK), or None while something still might."""
+        rule, since = self._hand_back(run)
         return rule.why if now - since > rule.after_s else None
 
-    def _finalize(self, run: _Builder, why: str, capture_end: float | None = None) -> Run:
+    def _enter(self, run: Builder) -> None:
+        """Schedules the run for when HAND_BACK would hand it back as things stand; later events
+        only put that off, and what brings it nearer enters it again."""
+        rule, since = self._hand_back(run)
+        self._schedule.enter(since + rule.after_s - _EARLY_S, run.ordinal)
+
+    def _finalize(self, run: Builder, why: str, capture_end: float | None = None) -> Run:
         del self._active[run.ordinal]
+        self._schedule.drop(run.connections, run.ordinal)
         keys = [(self._by_id, key) for key in run.ids] + [(self._by_thread, run.thread_id)]
         for index, key in keys:
             if key and index.get(key) is run:
@@ -382,7 +384,7 @@ class RunAssembler:
         self._reported_before, self._reported = self._reported, set()
         self._turn_at = now + REMEMBER_S
 
-    def _end_of(self, run: _Builder, why: str) -> str:
+    def _end_of(self, run: Builder, why: str) -> str:
         last = run.connections[-1]
         if last in self._ended and last not in self._open:
             ts, how = self._ended[last]

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from wstape.analyzer.pipeline.model import Run
+from wstape.analyzer.pipeline.model import Run, new_run
 from wstape.analyzer.pipeline.screen import Burst, Silence, Stream
-from wstape.analyzer.protocols.events import Canonical
+from wstape.analyzer.protocols.events import Canonical, positional_new
 
 
 class Code(StrEnum):
@@ -101,10 +101,14 @@ class Verdict:
         # Built field by field rather than by dataclasses.replace, which walks the fields'
         # metadata each time: analyze slims every verdict it keeps.
         run = self.run
-        slim_run = Run(run.ordinal, run.run_id, run.thread_id, run.user_id, run.connections, (),
-                       run.started, run.user_message_ts, run.leaks, run.end,
-                       run.cut_at)  # fmt: skip
-        return Verdict(slim_run, self.outcome, self.failures, self.warnings, self.required,
-                       self.first_event_s, self.total_s, self.tools, self.event_counts,
-                       self.coverage, self.longest_silence, self.first_text_s, self.stream,
-                       self.burst)  # fmt: skip
+        slim_run = new_run(run.ordinal, run.run_id, run.thread_id, run.user_id, run.connections,
+                           (), run.started, run.user_message_ts, run.leaks, run.end,
+                           run.cut_at, ())  # fmt: skip
+        return new_verdict(slim_run, self.outcome, self.failures, self.warnings, self.required,
+                           self.first_event_s, self.total_s, self.tools, self.event_counts,
+                           self.coverage, self.longest_silence, self.first_text_s, self.stream,
+                           self.burst)  # fmt: skip
+
+
+# Verdict(...) with every field given, the fast way: one per run judged.
+new_verdict = positional_new(Verdict)

@@ -1,7 +1,8 @@
-"""AG-UI (the `ag-ui-protocol` package, 1.0) over WebSocket: one JSON event per text frame with
-its `type` in capitals and camelCase fields. Each connection's decoder knows the run open on its
-stream, so the events that carry no run id (all but RUN_STARTED and RUN_FINISHED) get that run's
-ids: runs by position live here, where the protocol is known.
+"""AG-UI (the `ag-ui-protocol` package, 1.0) over WebSocket or SSE: one JSON event per text
+frame or server-sent event, its `type` in capitals and camelCase fields. Each connection's
+decoder knows the run open on its stream, so the events that carry no run id (all but
+RUN_STARTED and RUN_FINISHED) get that run's ids: runs by position live here, where the
+protocol is known.
 
 The client starts a run with a RunAgentInput (threadId, runId, messages, ... and no `type`): the
 user's message. A run is RUN_STARTED … RUN_FINISHED | RUN_ERROR; sub-spans pair by their own ids

@@ -8,12 +8,15 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 __all__ = [
     "CHAT_KINDS", "EVENT_FIELDS", "ID_FIELDS", "SERVER_KINDS", "TOOL_KINDS", "Canonical",
     "Decoder", "Decoders", "Event", "Finding", "Frame", "WireProtocol", "event_values", "new_event",
+    "positional_new",
 ]  # fmt: skip
+
+T = TypeVar("T")
 
 
 class Canonical(StrEnum):
@@ -101,33 +104,37 @@ EVENT_FIELDS = tuple(f.name for f in fields(Event))
 ID_FIELDS = tuple(f.name for f in fields(Event) if f.metadata.get("id"))
 
 
-class _EventSlots:
-    """Event's slot layout without `frozen`: filling these slots and then setting
-    `__class__ = Event` builds a real, equal, immutable Event in about a third of the time of
-    the frozen __init__ (one object.__setattr__ per field, on every frame); the same device as
-    wstape.recorder.capture's Message."""
+def positional_new(cls: type[T]) -> Callable[..., T]:
+    """`cls(...)` for a frozen slots dataclass, with every field given in declaration order,
+    in about a third of the time of its frozen __init__ (one object.__setattr__ per field): it
+    fills the slots of a plain class of the same layout and then sets `__class__ = cls`, which
+    gives a real, equal, immutable instance (the reader's device for Message). For the records
+    made per frame or per run: Event, Run, Verdict."""
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    plain = type(f"_{cls.__name__}Slots", (), {"__slots__": cls.__slots__})  # type: ignore[attr-defined]
+    # Written from the field names as dataclasses writes __init__, so it follows the declaration.
+    source = "\n".join(
+        [
+            f"def new({', '.join(names)}):",
+            "    _o_ = _new_(_plain_)",
+            *(f"    _o_.{name} = {name}" for name in names),
+            "    _o_.__class__ = _cls_",
+            "    return _o_",
+        ]
+    )
+    compiled: dict[str, Any] = {"_new_": object.__new__, "_plain_": plain, "_cls_": cls}
+    exec(source, compiled)  # the source is made of field names only
+    new = compiled["new"]
+    new.__doc__ = f"{cls.__name__}(...) with every field given, positionally, the fast way."
+    return new
 
-    __slots__ = Event.__slots__
 
-
-# The two per-event fast paths, written from EVENT_FIELDS as dataclasses writes __init__, so
-# they follow the declaration: a positional constructor, and the values in field order (the
-# tuple parallel workers send; attribute loads beat operator.attrgetter on slots).
-_FAST_PATHS = "\n".join(
-    [
-        f"def new_event({', '.join(EVENT_FIELDS)}):",
-        "    _e_ = _new_(_EventSlots_)",
-        *(f"    _e_.{name} = {name}" for name in EVENT_FIELDS),
-        "    _e_.__class__ = _Event_",
-        "    return _e_",
-        "def event_values(_e_):",
-        f"    return ({''.join(f'_e_.{name}, ' for name in EVENT_FIELDS)})",
-    ]
-)
-_compiled: dict[str, Any] = {"_new_": object.__new__, "_EventSlots_": _EventSlots, "_Event_": Event}
-exec(_FAST_PATHS, _compiled)  # the source is made of field names only
-new_event: Callable[..., Event] = _compiled["new_event"]
-new_event.__doc__ = "Event(...) with every field given, positionally, the fast way."
+new_event: Callable[..., Event] = positional_new(Event)
+# An event's values in field order: the tuple parallel workers send (attribute loads beat
+# operator.attrgetter on slots).
+_VALUES = f"def event_values(_e_):\n    return ({''.join(f'_e_.{n}, ' for n in EVENT_FIELDS)})"
+_compiled: dict[str, Any] = {}
+exec(_VALUES, _compiled)  # the source is made of field names only
 event_values: Callable[[Event], tuple] = _compiled["event_values"]
 event_values.__doc__ = "An event's field values as a tuple, in EVENT_FIELDS order."
 
@@ -145,6 +152,10 @@ def clean(text: str) -> str:
 
 def clip(text: str, limit: int = MAX_TEXT_CHARS) -> str:
     """`text` on one line, cleaned, at most `limit` characters."""
+    # Most text is short, printable and singly spaced: then its clip is itself without a space
+    # at either end. (The only whitespace a printable string holds is the space.)
+    if len(text) <= limit and text.isprintable() and "  " not in text:
+        return text.strip(" ")
     text = clean(" ".join(text[: limit * 2].split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

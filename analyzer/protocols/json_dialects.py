@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar
 
+import msgspec
+
 from wstape.analyzer.protocols import options
 from wstape.analyzer.protocols.event_batch import (
     BATCH_TYPES,
@@ -53,6 +55,15 @@ from wstape.analyzer.protocols.events import (
     clip,
     event_values,
     new_event,
+)
+from wstape.analyzer.protocols.json_quick import (
+    Layout,
+    Paths,
+    first_text,
+    layout,
+    lookup,
+    quick_event,
+    scalar,
 )
 
 C = Canonical
@@ -87,7 +98,6 @@ DEFAULT_ANSWERS: Mapping[str, bytes] = MappingProxyType(
 )
 MINTED_IDS = ("run_id", "thread_id", "execution_id")
 
-Paths = tuple[tuple[str, tuple[str, ...]], ...]  # (first name, the rest of the dotted path)
 _FIELD_KEYS = (
     "type", "system_types", "event", "containers", *ID_FIELDS, "status", "error_statuses",
     "text", "user_query",
@@ -124,11 +134,19 @@ class JsonDialects:
     user_query: tuple[str, ...] = ("user_id",)
     # Field names split at dots once, here, rather than for every frame.
     paths: Mapping[str, Paths] = field(init=False, repr=False, compare=False)
+    # What the quick reader reads with these names, or None when they need the general reader.
+    quick: Layout | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         names = {name: getattr(self, name) for name in (*ID_FIELDS, "status", "text")}
         split = {key: tuple(_split(n) for n in value) for key, value in names.items()}
         object.__setattr__(self, "paths", MappingProxyType(split))
+        quick = layout(
+            self.type, self.containers, split, ID_FIELDS, types=dict(self.types),
+            control_prefixes=self.control_prefixes, error_statuses=self.error_statuses,
+            general=frozenset(self.system_types) | BATCH_TYPES,
+        )  # fmt: skip
+        object.__setattr__(self, "quick", quick)
 
     def __reduce__(self) -> tuple:
         # Read-only mappings do not pickle: parallel workers get plain values and rebuild.
@@ -179,35 +197,66 @@ def _split(name: str) -> tuple[str, tuple[str, ...]]:
 
 class JsonDecoder:
     """One connection's decoder: a frame is one event, or an event_batch many (event_batch.py);
-    it holds nothing between frames."""
+    it holds nothing between frames. msgspec parses each frame and the quick reader reads the
+    usual object (json_quick.py); anything either declines, json.loads and the general reader
+    take, so the events are those json.loads and the general reader alone would give (with
+    `quick` false it does only that: the reference tests/test_json_quick.py holds it to)."""
 
-    __slots__ = ("dialects",)
+    __slots__ = ("_quick", "dialects", "quick")
 
-    def __init__(self, dialects: JsonDialects) -> None:
+    def __init__(self, dialects: JsonDialects, quick: bool = True) -> None:
         self.dialects = dialects
+        self.quick = quick
+        self._quick = dialects.quick
 
     def feed(self, frame: Frame) -> tuple[Event, ...]:
         """Classifies one frame; never raises, whatever the payload holds."""
-        base = (frame.connection, frame.ts, frame.from_client, frame.is_text, len(frame.payload))
         if not frame.is_text:
-            return (Event(*base, "", Canonical.BINARY),)
+            return (new_event(frame.connection, frame.ts, frame.from_client, False,
+                              len(frame.payload), "", C.BINARY, "", None, None, None, None, None,
+                              False, ""),)  # fmt: skip
+        if not self.quick:
+            return self._general(frame, _UNREAD)
         try:
-            obj = json.loads(frame.payload.decode("utf-8"))
-        except UnicodeDecodeError:
-            return (Event(*base, "", C.NOT_JSON, text="text frame is not valid UTF-8"),)
-        except RecursionError:
-            return (Event(*base, "", C.NOT_JSON, text="JSON nested too deeply to read"),)
-        except ValueError:
-            return (Event(*base, "", C.NOT_JSON, text=_snippet(frame.payload)),)
+            obj = _parse(frame.payload)
+        except (msgspec.DecodeError, RecursionError):
+            # What msgspec refuses json.loads may still read (NaN, 1e400, a lone surrogate
+            # escape), or say why not in its own words.
+            return self._general(frame, _UNREAD)
+        quick = self._quick
+        if quick is not None and type(obj) is dict:
+            event = quick_event(quick, frame, obj)
+            if event is not None:
+                return (event,)
+        return self._general(frame, obj)
+
+    def _general(self, frame: Frame, obj: object) -> tuple[Event, ...]:
+        base = (frame.connection, frame.ts, frame.from_client, frame.is_text, len(frame.payload))
+        if obj is _UNREAD:
+            try:
+                obj = json.loads(frame.payload.decode("utf-8"))
+            except UnicodeDecodeError:
+                return (Event(*base, "", C.NOT_JSON, text="text frame is not valid UTF-8"),)
+            except RecursionError:
+                return (Event(*base, "", C.NOT_JSON, text="JSON nested too deeply to read"),)
+            except ValueError:
+                return (Event(*base, "", C.NOT_JSON, text=_snippet(frame.payload)),)
         if not isinstance(obj, dict):
             why = f"JSON {type(obj).__name__}, not an object"
             return (Event(*base, "", C.NOT_OBJECT, text=why),)
-        if "events" in obj and _first(obj, self.dialects.type) in BATCH_TYPES:
+        kind = _first(obj, self.dialects.type)  # may be a list, which no set can hold
+        if "events" in obj and isinstance(kind, str) and kind in BATCH_TYPES:
             return _batch(base, obj, self.dialects)
         return (_from_object(base, obj, self.dialects),)
 
     def end(self, ts: float) -> tuple[()]:
         return ()
+
+
+_UNREAD = object()  # a frame msgspec could not parse
+# Where both parse a frame they give the same value: what JSON allows msgspec reads as
+# json.loads does (duplicate keys, big integers, escapes), and it refuses the rest.
+_parse = msgspec.json.Decoder().decode
 
 
 def _from_object(base: tuple, obj: dict, dialects: JsonDialects) -> Event:
@@ -224,9 +273,9 @@ def _from_object(base: tuple, obj: dict, dialects: JsonDialects) -> Event:
         return new_event(*base, raw, canonical, envelope, *ids, False, "")
     failed = canonical is Canonical.ERROR or canonical is Canonical.TOOL_ERROR
     if not failed:
-        status = _first_text(fields, paths["status"])
+        status = first_text(fields, paths["status"])
         failed = status is not None and status.lower() in dialects.error_statuses
-    text = _first_text(fields, paths["text"]) or ""
+    text = first_text(fields, paths["text"]) or ""
     tool_name = ids[3]
     if tool_name:
         text = f"{tool_name}: {text}" if text else tool_name
@@ -264,12 +313,12 @@ def _batch(base: tuple, obj: dict, dialects: JsonDialects) -> tuple[Event, ...]:
 
 
 def _type_of(obj: dict, dialects: JsonDialects) -> tuple[str | None, str]:
-    raw = _scalar(_first(obj, dialects.type))
+    raw = scalar(_first(obj, dialects.type))
     containers = dialects.containers
     nested = bool(containers) and type(obj.get(containers[0])) is dict
     envelope = "payload" if nested else "flat"
     if raw in dialects.system_types:
-        inner = _scalar(_first(obj, dialects.event))
+        inner = scalar(_first(obj, dialects.event))
         # A system_message without an agent event is control traffic, kept under its own name.
         return (inner, "system_message") if inner else (raw, "system_message")
     return raw, envelope
@@ -293,15 +342,6 @@ def _fields(obj: dict, containers: tuple[str, ...]) -> dict:
     return obj if fields is None else fields | obj
 
 
-def _lookup(fields: dict, head: str, rest: tuple[str, ...]) -> object:
-    value = fields.get(head)
-    for part in rest:
-        if type(value) is not dict:
-            return None
-        value = value.get(part)
-    return value
-
-
 def _ids(fields: dict, paths: Mapping[str, Paths]) -> list[str | None]:
     """Each of ID_FIELDS: the first of its paths that holds a non-empty string or a number.
 
@@ -312,7 +352,7 @@ def _ids(fields: dict, paths: Mapping[str, Paths]) -> list[str | None]:
     for name in ID_FIELDS:
         found = None
         for head, rest in paths[name]:
-            value = _lookup(fields, head, rest) if rest else get(head)
+            value = lookup(fields, head, rest) if rest else get(head)
             kind = type(value)
             if kind is str:
                 if not value:
@@ -327,30 +367,6 @@ def _ids(fields: dict, paths: Mapping[str, Paths]) -> list[str | None]:
             break
         ids.append(found)
     return ids
-
-
-def _first_text(fields: dict, paths: Paths) -> str | None:
-    get = fields.get
-    for head, rest in paths:
-        value = _lookup(fields, head, rest) if rest else get(head)
-        if value is None:
-            continue
-        if type(value) is dict:
-            # An error object usually says it best in its own `message`.
-            value = value.get("message")
-        text = _scalar(value)
-        if text:
-            return text
-    return None
-
-
-def _scalar(value: object) -> str | None:
-    """Strings and numbers as text; containers, booleans and null are no id."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return None
 
 
 def _snippet(payload: bytes) -> str:

@@ -260,4 +260,6 @@ def sniff(obj: Mapping[str, Any], from_client: bool) -> bool:
     """Whether one decoded frame is OpenAI Realtime: its server's session or Response events,
     or a client's `response.create`."""
     kind = obj.get("type")
+    if not isinstance(kind, str):  # a list is no name, and no set member
+        return False
     return kind in _TELLTALE or (from_client and kind == "response.create")

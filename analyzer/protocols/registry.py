@@ -8,29 +8,39 @@ from collections.abc import Callable, Iterable, Mapping
 from itertools import islice
 from types import MappingProxyType
 
-from wstape.analyzer.protocols import ag_ui, openai_realtime
+from wstape.analyzer.protocols import ag_ui, anthropic, openai_realtime, openai_responses, vercel_ai
 from wstape.analyzer.protocols.ag_ui import AgUi
+from wstape.analyzer.protocols.anthropic import Anthropic
 from wstape.analyzer.protocols.events import WireProtocol
 from wstape.analyzer.protocols.json_dialects import JsonDialects
 from wstape.analyzer.protocols.openai_realtime import OpenAIRealtime
+from wstape.analyzer.protocols.openai_responses import OpenAIResponses
 from wstape.analyzer.protocols.options import ProfileError
+from wstape.analyzer.protocols.vercel_ai import VercelAI
 
 PROTOCOLS: Mapping[str, type[WireProtocol]] = MappingProxyType(
     {
         JsonDialects.name: JsonDialects,
         AgUi.name: AgUi,
         OpenAIRealtime.name: OpenAIRealtime,
+        OpenAIResponses.name: OpenAIResponses,
+        Anthropic.name: Anthropic,
+        VercelAI.name: VercelAI,
     }
 )
 # What a profile that names no protocol gets, and what sniffing a capture falls back to.
 DEFAULT = JsonDialects.name
 # How a protocol is told from a capture's first frames: a test of one text frame's JSON object
 # (and whether the client sent it). The first protocol that any of the first SNIFF_FRAMES
-# frames passes is the capture's; none, and it is the default.
+# frames passes is the capture's; none, and it is the default. The Responses API goes before
+# Realtime, which shares its `response.*` names.
 SNIFFERS: Mapping[str, Callable[[Mapping, bool], bool]] = MappingProxyType(
     {
         AgUi.name: ag_ui.sniff,
+        OpenAIResponses.name: openai_responses.sniff,
         OpenAIRealtime.name: openai_realtime.sniff,
+        Anthropic.name: anthropic.sniff,
+        VercelAI.name: vercel_ai.sniff,
     }
 )
 SNIFF_FRAMES = 20

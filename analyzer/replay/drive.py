@@ -1,71 +1,46 @@
-"""Replay, the I/O around plan.py: drives a Plan against a live server with the websockets
-asyncio client, one task per recorded connection, and records what the new server answers with
-the capture writer, so the replayed capture is analyzed and compared like any other."""
+"""Replay, the I/O around plan.py: drives a Plan against a live server, one task per recorded
+connection (a WebSocket through the websockets asyncio client, here; an HTTP stream through
+streams.py), and records what the new server answers with the capture writer, so the replayed
+capture is analyzed and compared like any other."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import ssl as ssl_module
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from wstape.analyzer.api import resolve_profile
 from wstape.analyzer.profile import Profile
-from wstape.analyzer.replay.plan import ConnectionPlan, Plan, Wait, plan_replay, replay_url
+from wstape.analyzer.replay.handshake import replay_url
+from wstape.analyzer.replay.options import (
+    ReplayError,
+    ReplayOptions,
+    check_out,
+    check_target,
+    dropped_notes,
+    request_headers,
+    target_for,
+)
+from wstape.analyzer.replay.plan import ConnectionPlan, Plan, plan_replay
 from wstape.analyzer.replay.records import describe, describe_close, open_record
 from wstape.analyzer.replay.state import ConnectionResult, Conversation, IdMap, ReplayResult
+from wstape.analyzer.replay.streams import StreamReplay, http_client
+from wstape.analyzer.replay.waits import Waiting, sleep_until
 from wstape.recorder import __version__
-from wstape.recorder.capture import SEGMENT_SUFFIX, CaptureWriter, read_capture
+from wstape.recorder.capture import CaptureWriter, read_capture
 from wstape.recorder.redact import redact_url
 
 PathLike = str | os.PathLike
 CLOSE_TIMEOUT = 2.0  # for the closing handshake; a server that never answers is a dropped one
-
-
-class ReplayError(ValueError):
-    """Replay cannot start: a bad target URL or an output folder that already holds a capture."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayOptions:
-    """How to replay: pacing, limits, and the fresh credentials the recording had redacted."""
-
-    speed: float = 1.0  # 2 halves every recorded gap; waits for replies are never scaled
-    as_fast_as_possible: bool = False  # no gaps at all; replies are still waited for
-    concurrency: int = 0  # open connections at most; 0: as many as the recording had
-    reply_timeout: float = 10.0  # how much later than recorded a reply may come
-    open_timeout: float = 10.0
-    headers: tuple[tuple[str, str], ...] = ()  # replace recorded headers of the same name
-    token: str | None = None  # sent as `Authorization: Bearer TOKEN`
-    query: tuple[tuple[str, str], ...] = ()  # replace recorded query parameters of that name
-    subprotocols: tuple[str, ...] | None = None  # None: offer what the recorded client offered
-    ssl: ssl_module.SSLContext | None = None
-
-    def scaled(self, seconds: float) -> float:
-        return 0.0 if self.as_fast_as_possible else seconds / self.speed
-
-
-def check_target(target: str) -> None:
-    parts = urlsplit(target)
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise ReplayError(f"the target must be a ws:// or wss:// URL with a host, not {target!r}")
-
-
-def check_out(out: Path) -> None:
-    if out.is_dir() and any(p.suffix == SEGMENT_SUFFIX for p in out.iterdir()):
-        raise ReplayError(f"{out}: already holds a capture; replay into a new folder")
-    if out.exists() and not out.is_dir():
-        raise ReplayError(f"{out}: exists and is not a folder")
+__all__ = ["ReplayError", "ReplayOptions", "ReplayResult", "check_target", "replay"]
 
 
 def replay(
@@ -101,20 +76,20 @@ def replay(
     )
 
 
-@dataclass(eq=False)
-class _Live:
-    """One open replay connection: its socket, conversation, counters, and a condition that
-    wakes whoever waits for the next frame or for the close."""
+class _Live(Waiting):
+    """One open replay connection: its socket, conversation and counters; it wakes whoever
+    waits for the next frame or for the close."""
 
-    ws: ClientConnection
-    conv: Conversation
-    writer: CaptureWriter
-    connection: str
-    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
-    sent: int = 0
-    answered: int = 0
-    timeouts: int = 0
-    closing: bool = False  # the replay started the close, not the server
+    def __init__(
+        self, ws: ClientConnection, conv: Conversation, writer: CaptureWriter, connection: str
+    ) -> None:
+        super().__init__(conv)
+        self.ws = ws
+        self.writer = writer
+        self.connection = connection
+        self.sent = 0
+        self.answered = 0
+        self.closing = False  # the replay started the close, not the server
 
     async def read(self) -> None:
         loop = asyncio.get_running_loop()
@@ -125,14 +100,12 @@ class _Live:
                 answer = self.conv.receive(is_text, payload, loop.time())
                 if answer is not None and await self.send(answer, True):
                     self.answered += 1
-                async with self.changed:
-                    self.changed.notify_all()
+                await self.notify()
         except ConnectionClosed:
             pass
         finally:
             self.conv.close(loop.time())
-            async with self.changed:
-                self.changed.notify_all()
+            await self.notify()
 
     async def send(self, payload: bytes, is_text: bool) -> bool:
         """Sends one message and records it; False when the connection is already closed."""
@@ -146,25 +119,6 @@ class _Live:
             return False
         self.writer.message(self.connection, ts, True, is_text, payload)
         return True
-
-    async def until(self, wait: Wait, reply_timeout: float) -> float | None:
-        """Waits for what `wait` names; its loop time, or None when closed or timed out."""
-        conv = self.conv
-        try:
-            async with self.changed:
-                await asyncio.wait_for(
-                    self.changed.wait_for(lambda: conv.closed or conv.met_at(wait) is not None),
-                    wait.expect_s + reply_timeout,
-                )
-        except TimeoutError:
-            self.timeouts += 1
-        return conv.met_at(wait)
-
-    async def until_closed(self, timeout: float) -> bool:
-        with contextlib.suppress(TimeoutError):
-            async with self.changed:
-                await asyncio.wait_for(self.changed.wait_for(lambda: self.conv.closed), timeout)
-        return self.conv.closed
 
 
 class _Replay:
@@ -189,13 +143,20 @@ class _Replay:
         self.done = {c.connection: asyncio.Event() for c in plan.connections}
         self.slots = asyncio.Semaphore(options.concurrency or len(plan.connections) or 1)
         self.t0 = 0.0
+        self.transports: dict[str, Callable[[ConnectionPlan], Awaitable[ConnectionResult]]] = {}
 
     async def run(self) -> list[ConnectionResult]:
-        loop = asyncio.get_running_loop()
-        self.t0 = loop.time()
         flusher = asyncio.create_task(self._flush_often())
         try:
-            return list(await asyncio.gather(*map(self._connection, self.plan.connections)))
+            async with http_client(self.options) as client:
+                # The recorded offsets count from here, once the client is ready.
+                self.t0 = asyncio.get_running_loop().time()
+                streams = StreamReplay(client, self.target, self.writer, self.options, self.ids,
+                                       self.plan.answers, self.profile)  # fmt: skip
+                # Which client replays a recorded exchange, by its transport.
+                self.transports = {"websocket": self._open_and_converse,
+                                   "sse": streams.replay, "ndjson": streams.replay}  # fmt: skip
+                return list(await asyncio.gather(*map(self._connection, self.plan.connections)))
         finally:
             flusher.cancel()
 
@@ -214,16 +175,16 @@ class _Replay:
                 start = max(start, self.ended[plan.after] + self.options.scaled(plan.after_s))
             await asyncio.sleep(max(start - loop.time(), 0.0))
             async with self.slots:
-                return await self._open_and_converse(plan)
+                return await self.transports.get(plan.transport, _unknown)(plan)
         finally:
             self.ended[plan.connection] = loop.time()
             self.done[plan.connection].set()
 
     async def _open_and_converse(self, plan: ConnectionPlan) -> ConnectionResult:
         options = self.options
-        url = replay_url(self.target, plan.path, options.query)
+        url = replay_url(target_for(self.target, "websocket"), plan.path, options.query)
         shown = redact_url(url)
-        notes = tuple(f"recorded {what} redacted, not replayed" for what in plan.dropped)
+        notes = dropped_notes(plan, options)
         try:
             ws = await connect(url, **self._connect_args(plan))
         except (OSError, WebSocketException, TimeoutError) as exc:
@@ -260,7 +221,7 @@ class _Replay:
         for i, send in enumerate(plan.sends):
             met = await live.until(send.wait, options.reply_timeout)
             if met is not None:
-                await _sleep_until(met + options.scaled(send.gap_s))
+                await sleep_until(met + options.scaled(send.gap_s))
             payload, missing = self.ids.rewrite(send)
             outcome.missing.extend(m for m in missing if m not in outcome.missing)
             if not await live.send(payload, send.is_text):
@@ -283,7 +244,7 @@ class _Replay:
                 )
             return
         if met is not None:
-            await _sleep_until(met + self.options.scaled(ending.gap_s))
+            await sleep_until(met + self.options.scaled(ending.gap_s))
         if live.conv.closed:
             outcome.cut = True  # the recorded client closed it; here the server did first
             return
@@ -301,14 +262,9 @@ class _Replay:
 
     def _connect_args(self, plan: ConnectionPlan) -> dict:
         options = self.options
-        headers = {name.lower(): (name, value) for name, value in plan.headers}
-        extra = list(options.headers)
-        if options.token is not None:
-            extra.append(("Authorization", f"Bearer {options.token}"))
-        headers.update({name.lower(): (name, value) for name, value in extra})
         subprotocols = plan.subprotocols if options.subprotocols is None else options.subprotocols
         args = {
-            "additional_headers": list(headers.values()),
+            "additional_headers": request_headers(plan, options),
             "subprotocols": list(subprotocols) or None,
             "open_timeout": options.open_timeout,
             "close_timeout": CLOSE_TIMEOUT,
@@ -353,7 +309,7 @@ def _result(
     )  # fmt: skip
 
 
-async def _sleep_until(when: float) -> None:
-    delay = when - asyncio.get_running_loop().time()
-    if delay > 0:
-        await asyncio.sleep(delay)
+async def _unknown(plan: ConnectionPlan) -> ConnectionResult:
+    error = f"a {plan.transport} exchange cannot be replayed (only websocket, sse and ndjson)"
+    return ConnectionResult(plan.connection, None, plan.path, unsent=len(plan.sends), error=error,
+                            transport=plan.transport)  # fmt: skip

@@ -1,6 +1,7 @@
 """Replay, the plan: a capture's records → what each recorded client sent, what it was waiting
-for when it did, and which of the ids it sent the server had minted. Pure; state.py keeps
-a replay's state as the new server answers, drive.py does the sockets.
+for when it did, and which of the ids it sent the server had minted. Pure; handshake.py says what
+of a handshake is sent again, state.py keeps a replay's state as the new server answers, drive.py
+and streams.py do the sockets.
 
 Pacing. Each client message waits for its *trigger*: the last server frame the recorded client
 had seen before sending it (app pings aside: they come on a timer, not in reply), named by its
@@ -9,6 +10,13 @@ once the new server has sent that frame too, plus the recorded gap between the t
 that was part of a run (e.g. an agent_thinking) also counts as seen once that run ends, so an
 event the new server no longer sends does not hold the conversation up; and every wait gives up
 --reply-timeout seconds later than the reply came in the recording.
+
+HTTP streams. A recorded SSE or NDJSON exchange is one request (its body the one client message)
+and its streamed answer: the request goes at its recorded offset, and the stream ends as recorded
+(the server ends it, or the client aborts it after the event it had last seen, plus the gap).
+A request that follows a stream of the same conversation (same client host and path, and the
+same thread when the protocol names one, as AG-UI's threadId) goes once that stream's replay has
+ended, after the recorded pause, never before: it may answer what the stream said (a tool call).
 
 Ids. An id of a kind the protocol's servers mint (wstape-json: run_id, thread_id, execution_id)
 whose first appearance is in a server frame was minted by the server; where a client frame sends
@@ -20,24 +28,24 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from wstape.analyzer.pipeline.assembly_rules import TERMINAL
 from wstape.analyzer.profile import DEFAULT_PROFILE, Profile
 from wstape.analyzer.protocols.events import CHAT_KINDS, Canonical, Decoders, Event, WireProtocol
+from wstape.analyzer.replay.handshake import replayable_handshake, replayable_path
 from wstape.recorder.capture import Close, Error, Message, Open, Record
-from wstape.recorder.redact import REDACTED
 
 ANCHORS_PER_ID = 4  # frames that name one id: enough to learn it if the new server drops one
-# The handshake itself: the WebSocket client writes these, a replay must not copy them.
-HANDSHAKE_HEADERS = frozenset(
-    {"host", "upgrade", "connection", "content-length", "transfer-encoding", "user-agent",
-     "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
-     "sec-websocket-protocol", "sec-websocket-accept"}
-)  # fmt: skip
+STREAM_TRANSPORTS = frozenset({"sse", "ndjson"})
+# An HTTP stream's recorded end, in the words of the replay's summary.
+STREAM_ENDS = {
+    "complete": "the stream ended complete",
+    "reset": "the stream was cut short (reset)",
+    "abort": "the client aborted the stream",
+}
 # Close codes a client may put on the wire (1005, 1006 and 1015 only ever describe a close).
 SENDABLE_CLOSE = frozenset({1000, 1001, 1002, 1003, *range(1007, 1015), *range(3000, 5000)})
 
@@ -76,6 +84,7 @@ class Ending:
     code: int = 1000
     reason: str = ""
     recorded: str = ""  # how the recording says it ended, for the summary
+    end: str | None = None  # an HTTP stream's recorded end: "complete", "reset" or "abort"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +101,8 @@ class ConnectionPlan:
     ending: Ending
     skipped: int = 0  # recorded answers to app pings, not re-sent: the replay answers live
     dropped: tuple[str, ...] = ()  # redacted secrets left out of the handshake
+    transport: str = "websocket"  # or "sse", "ndjson": one request, its body the one send
+    method: str | None = None  # an HTTP stream's request method
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,60 +151,6 @@ def strings_in(payload: bytes) -> Iterator[str]:
             stack.extend(item)
 
 
-def replayable_path(path: str) -> tuple[str, tuple[str, ...]]:
-    """The recorded path without the query parameters whose value was redacted, and what was
-    left out: a redacted secret replayed literally would only fail the new server's auth."""
-    parts = urlsplit(path)
-    kept, dropped = [], []
-    for piece in parts.query.split("&") if parts.query else []:
-        name, _, value = piece.partition("=")
-        if REDACTED in unquote(value):
-            dropped.append(f"query parameter {unquote(name)}")
-        else:
-            kept.append(piece)
-    return urlunsplit(parts._replace(query="&".join(kept))), tuple(dropped)
-
-
-def replayable_handshake(
-    headers: Iterable[tuple[str, str]],
-) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...], str | None, tuple[str, ...]]:
-    """Recorded request headers → (headers to send, subprotocols to offer, user agent, what
-    was left out because it was redacted)."""
-    kept, offered, dropped = [], [], []
-    agent = None
-    for name, value in headers:
-        lower = name.lower()
-        if lower == "sec-websocket-protocol":
-            for item in (v.strip() for v in value.split(",")):
-                if REDACTED in item:
-                    dropped.append(f"subprotocol {item}")
-                elif item:
-                    offered.append(item)
-        elif lower == "user-agent":
-            agent = value
-        elif lower in HANDSHAKE_HEADERS or lower.startswith("proxy-"):
-            continue
-        elif REDACTED in value:
-            dropped.append(f"header {name}")
-        else:
-            kept.append((name, value))
-    return tuple(kept), tuple(offered), agent, tuple(dropped)
-
-
-def replay_url(target: str, path: str, query: Iterable[tuple[str, str]] = ()) -> str:
-    """The URL a recorded connection replays to: the target's scheme and host; the target's
-    path when it has one, else the recorded path; the recorded query, then the target's, then
-    `query` (whose names replace recorded ones)."""
-    base, recorded = urlsplit(target), urlsplit(path)
-    extra = [(n, v) for n, v in query]
-    names = {n for n, _ in extra}
-    pieces = [p for p in recorded.query.split("&") if p and unquote(p.split("=")[0]) not in names]
-    pieces += [p for p in base.query.split("&") if p and unquote(p.split("=")[0]) not in names]
-    pieces += [f"{quote(n, safe='')}={quote(v, safe='')}" for n, v in extra]
-    route = base.path if base.path not in ("", "/") else (recorded.path or "/")
-    return urlunsplit((base.scheme, base.netloc, route, "&".join(pieces), ""))
-
-
 # ---------------------------------------------------------------- planning
 
 
@@ -220,16 +177,23 @@ class _Recorded:
     ping: str | None = None  # type of an app ping not answered yet
     ending: Ending | None = None
     last_ts: float = 0.0
+    key: tuple[str, str, str | None] = ("", "", None)  # its conversation, for _chain_key
+    start_ts: float = 0.0  # an HTTP stream starts at its request, before the response's Open
+
+    @property
+    def stream(self) -> bool:
+        return self.open.transport in STREAM_TRANSPORTS
 
     def wait(self) -> Wait:
         t = self.trigger
         return Wait(t.kind, t.count, t.terminals, max(t.ts - self.last_send, 0.0))
 
 
-def _chain_key(record: Open) -> tuple[str, str]:
-    # A reconnection comes from the same client host to the same path (its port changes).
+def _chain_key(record: Open, thread: str | None = None) -> tuple[str, str, str | None]:
+    # A reconnection comes from the same client host to the same path (its port changes); a
+    # stream's next request, of the same thread too when its body names one.
     host = (record.client or "").rsplit(":", 1)[0]
-    return host, record.path
+    return host, record.path, thread
 
 
 class Planner:
@@ -240,7 +204,7 @@ class Planner:
         self._protocol = profile.protocol
         self._decoders = Decoders(profile.protocol)
         self._conns: dict[str, _Recorded] = {}
-        self._ended: dict[tuple[str, str], tuple[str, float]] = {}
+        self._ended: dict[tuple[str, str, str | None], tuple[str, float]] = {}
         self._client_ids: set[str] = set()
         self._minted: set[str] = set()
         self._referenced: set[str] = set()
@@ -267,8 +231,11 @@ class Planner:
 
     def _open(self, record: Open) -> None:
         trigger = _Trigger(None, 0, None, record.ts)
-        after = self._ended.get(_chain_key(record))
-        self._conns[record.connection] = _Recorded(record, after, trigger, record.ts)
+        key = _chain_key(record)
+        after = self._ended.get(key)
+        self._conns[record.connection] = _Recorded(
+            record, after, trigger, record.ts, key=key, start_ts=record.ts
+        )
 
     def _server(self, conn: _Recorded, event: Event) -> None:
         kind = frame_kind(event, self._protocol)
@@ -295,6 +262,10 @@ class Planner:
 
     def _client(self, conn: _Recorded, record: Message) -> None:
         events = self._decoders.feed(record)
+        if conn.stream:
+            if conn.sends:
+                return  # a request has one body; nothing else of the client's is replayed
+            self._request(conn, record, events)
         if events and all(self._protocol.answers_ping(event) for event in events):
             if conn.ping is not None:
                 self._answers.setdefault(conn.ping, record.payload)
@@ -314,6 +285,15 @@ class Planner:
         conn.sends.append(Send(conn.wait(), gap, record.is_text, record.payload, ids))
         conn.last_send = record.ts
 
+    def _request(self, conn: _Recorded, record: Message, events: Sequence[Event]) -> None:
+        """A stream's request body: the request started then, and a thread it names is its
+        conversation."""
+        conn.start_ts = min(conn.start_ts, record.ts)
+        thread = next((e.thread_id for e in events if e.thread_id), None)
+        if thread is not None:
+            conn.key = _chain_key(conn.open, thread)
+            conn.after = self._ended.get(conn.key)
+
     def _end(self, conn: _Recorded, record: Close | Error) -> None:
         if conn.ending is not None:
             return
@@ -327,12 +307,14 @@ class Planner:
             )
             code = record.code if record.code is not None and _sendable(record.code) else 1000
             how = f"closed {record.code} by the {record.closed_by or 'network'}"
-            ending = Ending(conn.wait(), gap, by_server, code, record.reason, how)
+            if record.end is not None:
+                how = STREAM_ENDS.get(record.end, f"ended {record.end}")
+            ending = Ending(conn.wait(), gap, by_server, code, record.reason, how, record.end)
         conn.ending = ending
-        self._ended[_chain_key(conn.open)] = (record.connection, record.ts)
+        self._ended[conn.key] = (record.connection, record.ts)
 
     def plan(self) -> Plan:
-        first = min((c.open.ts for c in self._conns.values()), default=0.0)
+        first = min((c.start_ts for c in self._conns.values()), default=0.0)
         connections = [self._plan_of(conn, first) for conn in self._conns.values()]
         anchors = {a: v for a, v in self._anchors.items() if v in self._referenced}
         answers = {**self._protocol.ping_answers, **self._answers}
@@ -344,15 +326,16 @@ class Planner:
         headers, offered, agent, dropped = replayable_handshake(record.request_headers)
         after, after_s = None, 0.0
         if conn.after is not None:
-            after, after_s = conn.after[0], max(record.ts - conn.after[1], 0.0)
+            after, after_s = conn.after[0], max(conn.start_ts - conn.after[1], 0.0)
         ending = conn.ending or Ending(
             conn.wait(), max(conn.last_ts - conn.trigger.ts, 0.0), False,
             recorded="still open when the capture ended",
         )  # fmt: skip
         return ConnectionPlan(
-            record.connection, path, offered, headers, agent, start_s=record.ts - first,
+            record.connection, path, offered, headers, agent, start_s=conn.start_ts - first,
             after=after, after_s=after_s, sends=tuple(conn.sends), ending=ending,
             skipped=conn.skipped, dropped=dropped_query + dropped,
+            transport=record.transport, method=record.method,
         )  # fmt: skip
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from wstape.analyzer.profile import DEFAULT_PROFILE, Profile
 from wstape.analyzer.protocols.events import ID_FIELDS, Event, Frame
 from wstape.analyzer.replay.plan import TERMINAL, Anchor, ConnectionPlan, Send, Wait, frame_kind
+from wstape.recorder.capture import Message
+from wstape.recorder.transports.event_stream import StreamEvent
 
 
 class IdMap:
@@ -76,11 +78,17 @@ class Conversation:
         self._arrived: dict[tuple[str, int], float] = {}
         self._ended_runs: dict[int, float] = {}
 
-    def receive(self, is_text: bool, payload: bytes, now: float) -> bytes | None:
-        """Takes one server frame; returns the answer to send back (to its first app ping), if
-        any."""
+    def receive(
+        self, is_text: bool, payload: bytes, now: float, sent: StreamEvent | None = None
+    ) -> bytes | None:
+        """Takes one server frame, or one event of an HTTP stream (`sent`, whose data is the
+        payload); returns the answer to send back (to its first app ping), if any."""
         self.received += 1
-        frame = Frame(self.plan.connection, now, False, is_text, payload)
+        frame: Frame | Message = Frame(self.plan.connection, now, False, is_text, payload)
+        if sent is not None:
+            # As the capture will hold it: a decoder may read the event's name beside its data.
+            frame = Message(self.plan.connection, now, False, is_text, payload, sent.event,
+                            sent.event_id, sent.retry)  # fmt: skip
         answer = None
         for event in self._decoder.feed(frame):
             ping = self._event(event, now)
@@ -126,7 +134,7 @@ class ConnectionResult:
     original: str  # the recorded connection id
     connection: str | None  # its id in the replayed capture; None when it never opened
     url: str  # redacted, as the capture has it
-    sent: int = 0  # recorded client messages sent
+    sent: int = 0  # recorded client messages sent (an HTTP stream's request body: 1)
     unsent: int = 0
     answered: int = 0  # app pings of the new server answered
     received: int = 0
@@ -134,6 +142,7 @@ class ConnectionResult:
     ended: str = ""
     error: str | None = None  # why this connection failed to replay
     notes: tuple[str, ...] = ()
+    transport: str = "websocket"  # or "sse", "ndjson": then `received` counts events
 
 
 @dataclass(frozen=True, slots=True)

@@ -159,17 +159,19 @@ def runs_table(verdicts: Sequence[Verdict], prefix: str, detailed: set[int]) -> 
 
 def _events_table(verdict: Verdict) -> str:
     run = verdict.run
+    # The client's results for its tool calls, from later requests, close the list.
+    events = run.events + run.answers
     rows = [
         f"<tr><td class=num>{e.ts - run.started:.3f} s</td><td>{e.direction}</td>"
         f"<td class=mono>{escape(e.type or e.canonical.value)}</td>"
         f"<td class=mono>{escape(e.connection)}</td><td>{escape(e.text)}</td></tr>"
-        for e in run.events[:MAX_EVENTS]
+        for e in events[:MAX_EVENTS]
     ]
-    more = len(run.events) - MAX_EVENTS
+    more = len(events) - MAX_EVENTS
     tail = f'<p class="muted">and {more} more events</p>' if more > 0 else ""
     head = "<tr><th>at</th><th>from</th><th>type</th><th>connection</th><th>text</th></tr>"
     return (
-        f"<details><summary>{len(run.events)} events</summary>"
+        f"<details><summary>{len(events)} events</summary>"
         f'<table class="events">{head}{"".join(rows)}</table>{tail}</details>'
     )
 

@@ -1,8 +1,10 @@
 """Which verdicts a report holds and which it shows: the summary's rows (failed first, one
-screen) and the guard that keeps an output of every run from reading a bounded report."""
+screen), kept as verdicts come by a bounded analysis, and the guard that keeps an output of
+every run from reading a bounded report."""
 
 from __future__ import annotations
 
+import heapq
 from typing import TYPE_CHECKING
 
 from wstape.analyzer.pipeline.verdicts import Verdict
@@ -39,3 +41,34 @@ def every_verdict(report: Report, output: str) -> tuple[Verdict, ...]:
             f"for {output}"
         )
     return report.verdicts
+
+
+class SummaryRows:
+    """The earliest-starting SUMMARY_ROWS failed and SUMMARY_ROWS passed verdicts seen so far:
+    every row a summary of all of them can show (failed first, in start order).
+
+    Runs end out of start order, so each group is a heap whose top is the verdict to drop next:
+    the latest-starting, and of those starting together the last to end (the full report's
+    stable sort puts it last).
+    """
+
+    def __init__(self) -> None:
+        self._groups: dict[bool, list[tuple[float, int, Verdict]]] = {True: [], False: []}
+        self._ended = 0
+
+    def add(self, verdict: Verdict) -> None:
+        self._ended += 1
+        # The order number is unique, so verdicts themselves are never compared.
+        item = (-verdict.run.started, -self._ended, verdict)
+        group = self._groups[not verdict.failed]
+        if len(group) < SUMMARY_ROWS:
+            heapq.heappush(group, item)
+        else:
+            heapq.heappushpop(group, item)
+
+    def __len__(self) -> int:
+        return sum(len(group) for group in self._groups.values())
+
+    def in_start_order(self) -> list[Verdict]:
+        items = sorted(item for group in self._groups.values() for item in group)
+        return [verdict for _, _, verdict in reversed(items)]

@@ -60,7 +60,9 @@ def render_run(verdict: Verdict) -> str:
         note = " (optional)" if kind in OPTIONAL and not count else ""
         lines.append(f"  {mark} {kind}: {count}{note}")
     if run.events:
-        lines += ["", "EVENT TIMELINE:", *_timeline(run.events, run.started)]
+        # The client's results for its tool calls, from later requests, close its timeline.
+        events = run.events + run.answers
+        lines += ["", "EVENT TIMELINE:", *_timeline(events, run.started)]
     if verdict.failures:
         lines += ["", "FAILURES:"]
         lines += [f"  ❌ CRITICAL: {f.message} ({f.code})" for f in verdict.failures]
