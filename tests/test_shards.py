@@ -17,6 +17,7 @@ from test_openai_realtime import recorded as realtime  # noqa: F401  (a fixture)
 from test_parallel import dask_cluster  # noqa: F401  (a fixture)
 from test_runs_rules import GOOD, T0, Chat
 from test_scenarios_recorded import record_scenarios
+from test_sse_record_verdicts import vercel_capture  # noqa: F401  (a fixture)
 
 from wstape import analyze
 from wstape.analyzer.api import Analysis, resolve_profile
@@ -175,3 +176,16 @@ def test_a_leak_on_a_dask_cluster_is_judged_as_in_one_process(
     dask_cluster,  # noqa: F811
 ) -> None:
     assert outputs(scenarios, dask=dask_cluster) == outputs(scenarios)
+
+
+def test_runs_that_wait_for_a_later_request_are_judged_in_one_process(
+    vercel_capture,  # noqa: F811
+) -> None:
+    """The Vercel AI stream hands a tool call to the client, whose result comes in the next
+    request, on another connection (pipeline/handoff.py): judged in one process, the same."""
+    path, _ = vercel_capture
+    single = outputs(path)
+    tools = [tool for run in json.loads(single["json"])["runs"] for tool in run["tools"]]
+    answered = [t for t in tools if t["name"] == "getLocation" and t["duration_s"] is not None]
+    assert answered, "the client's tool result paired across its two requests"
+    assert outputs(path, workers=2) == single
