@@ -218,10 +218,7 @@ class Recorder:
                     data = self.redact_payload(data, True)
                     if event_id:  # rare, but an id is the client's to send back: a token fits
                         event_id = self.redact_payload(event_id.encode(), True).decode()
-                if event.event is None and event_id is None and event.retry is None:
-                    writer.message(connection, ts, False, True, data)  # an NDJSON line, too
-                else:
-                    writer.event(connection, ts, data, event.event, event_id, event.retry)
+                writer.event(connection, ts, data, event.event, event_id, event.retry)
             except Exception as exc:
                 self._handle(exc)
 

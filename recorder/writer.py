@@ -109,16 +109,19 @@ class CaptureWriter:
         retry: int | None = None,
     ) -> None:
         """One server-sent event of an HTTP stream: its data as the payload, and the fields
-        the event gave beside it."""
-        fields: dict = {}
-        if event is not None:
-            fields["event"] = event
-        if event_id is not None:
-            fields["id"] = event_id
-        if retry is not None:
-            fields["retry"] = retry
+        the event gave beside it. An event of data alone (and an NDJSON line) is a plain
+        six-item message: the seventh item is written only when there is something in it."""
         index = self._index_of(connection)
-        record = [RecordType.MESSAGE, index, ts, False, True, payload, fields]
+        record = [RecordType.MESSAGE, index, ts, False, True, payload]
+        if event is not None or event_id is not None or retry is not None:
+            fields: dict = {}
+            if event is not None:
+                fields["event"] = event
+            if event_id is not None:
+                fields["id"] = event_id
+            if retry is not None:
+                fields["retry"] = retry
+            record.append(fields)
         self._append(self._packer.pack(record))
 
     def close(
@@ -140,7 +143,7 @@ class CaptureWriter:
     def write(self, record: Record) -> None:
         """Appends a record as read back from a capture (or built by hand)."""
         if isinstance(record, Message):
-            if record.event is None and record.event_id is None and record.retry is None:
+            if record.from_client or not record.is_text:
                 self.message(record.connection, record.ts, record.from_client, record.is_text,
                              record.payload)  # fmt: skip
             else:
