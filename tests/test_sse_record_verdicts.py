@@ -129,3 +129,22 @@ def test_a_recorded_vercel_ui_stream_is_judged_as_offline(vercel_capture, profil
     verdicts, report = judged(capture, names, *profile)
     assert verdicts == {name: vercel.EXPECTED[name] for name in VERCEL}
     assert report["summary"]["profile"]["protocol"] == "vercel-ai"
+
+
+CAPTURES = Path(__file__).resolve().parent.parent / "captures"
+
+
+@pytest.mark.parametrize(
+    "name, cases, expected",
+    [("anthropic", ANTHROPIC, claude.EXPECTED), ("vercel-ai", VERCEL, vercel.EXPECTED)],
+    ids=["anthropic", "vercel-ai"],
+)
+def test_the_sample_stream_captures_give_the_recorded_verdicts(name, cases, expected) -> None:
+    # captures/anthropic and captures/vercel-ai are this file's `record` of ANTHROPIC and
+    # VERCEL through wstape record, kept so the format and rules stay readable on disk.
+    capture = CAPTURES / name
+    streams = recorded_streams(capture)
+    names = {s.open.connection: case for s, case in zip(streams, cases, strict=True)}
+    verdicts, report = judged(capture, names)
+    assert verdicts == {case: expected[case] for case in cases}
+    assert report["summary"]["profile"] == {"name": name, "protocol": name, "detected": True}
